@@ -1,0 +1,78 @@
+package backend
+
+import (
+	"fmt"
+
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+)
+
+// Reasons given in AuthError.Name and in the log key "reason". The Kerberos
+// ones are the RFC 4120 error names; the others have code 0.
+const (
+	ReasonModified     = "KRB_AP_ERR_MODIFIED"
+	ReasonBadKeyVer    = "KRB_AP_ERR_BADKEYVER"
+	ReasonNoKey        = "KRB_AP_ERR_NOKEY"
+	ReasonSkew         = "KRB_AP_ERR_SKEW"
+	ReasonTktExpired   = "KRB_AP_ERR_TKT_EXPIRED"
+	ReasonTktNYV       = "KRB_AP_ERR_TKT_NYV"
+	ReasonRepeat       = "KRB_AP_ERR_REPEAT"
+	ReasonNotUs        = "KRB_AP_ERR_NOT_US"
+	ReasonBadIntegrity = "KRB_AP_ERR_BAD_INTEGRITY"
+	ReasonBadMatch     = "KRB_AP_ERR_BADMATCH"
+	ReasonNTLM         = "NTLM"
+	ReasonMalformed    = "MALFORMED_TOKEN"
+	ReasonNoAuth       = "NO_AUTH"
+	ReasonHeaderTooBig = "HEADER_TOO_LONG"
+)
+
+// AuthError is why a Negotiate token was refused. Code is the Kerberos
+// error code (0 for NTLM and malformed tokens), Name its RFC 4120 name or
+// one of the other Reason constants, Detail a human explanation. It never
+// holds token, ticket or key bytes.
+type AuthError struct {
+	Code   int32
+	Name   string
+	Detail string
+}
+
+// Error implements error.
+func (e *AuthError) Error() string {
+	if e.Code == 0 {
+		return fmt.Sprintf("%s: %s", e.Name, e.Detail)
+	}
+	return fmt.Sprintf("%s (%d): %s", e.Name, e.Code, e.Detail)
+}
+
+func krbErr(code int32, detail string, args ...any) *AuthError {
+	return &AuthError{Code: code, Name: codeName(code), Detail: fmt.Sprintf(detail, args...)}
+}
+
+func malformed(detail string, args ...any) *AuthError {
+	return &AuthError{Name: ReasonMalformed, Detail: fmt.Sprintf(detail, args...)}
+}
+
+func codeName(code int32) string {
+	switch code {
+	case errorcode.KRB_AP_ERR_MODIFIED:
+		return ReasonModified
+	case errorcode.KRB_AP_ERR_BADKEYVER:
+		return ReasonBadKeyVer
+	case errorcode.KRB_AP_ERR_NOKEY:
+		return ReasonNoKey
+	case errorcode.KRB_AP_ERR_SKEW:
+		return ReasonSkew
+	case errorcode.KRB_AP_ERR_TKT_EXPIRED:
+		return ReasonTktExpired
+	case errorcode.KRB_AP_ERR_TKT_NYV:
+		return ReasonTktNYV
+	case errorcode.KRB_AP_ERR_REPEAT:
+		return ReasonRepeat
+	case errorcode.KRB_AP_ERR_NOT_US:
+		return ReasonNotUs
+	case errorcode.KRB_AP_ERR_BAD_INTEGRITY:
+		return ReasonBadIntegrity
+	case errorcode.KRB_AP_ERR_BADMATCH:
+		return ReasonBadMatch
+	}
+	return fmt.Sprintf("KRB_ERR_%d", code)
+}

@@ -1,0 +1,121 @@
+package backend
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// replayKey identifies one authenticator: a 16-byte hash of (client
+// principal, ctime, cusec, SPN). Fixed-size and pointer-free, so the map
+// holding them costs the garbage collector nothing to scan.
+type replayKey [16]byte
+
+type replayEntry struct {
+	key replayKey
+	exp int64 // unix nanoseconds, host clock
+}
+
+// ReplayCache remembers authenticators seen by one site. Entries expire
+// after their TTL (2*MaxClockSkew) by the host clock; the count is bounded
+// (the oldest is evicted first); expired entries are pruned a few at a time
+// on each insert. It is safe for concurrent use. The zero value is not
+// usable: call NewReplayCache.
+type ReplayCache struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	max   int
+	seen  map[replayKey]int64
+	queue []replayEntry // insertion order, which is expiry order
+	head  int
+}
+
+// pruneBatch bounds the work one insert spends on expired entries.
+const pruneBatch = 64
+
+// NewReplayCache returns a cache holding at most max entries for ttl each.
+func NewReplayCache(ttl time.Duration, max int) *ReplayCache {
+	if max < 1 {
+		max = 1
+	}
+	return &ReplayCache{ttl: ttl, max: max, seen: make(map[replayKey]int64)}
+}
+
+func makeReplayKey(client string, ctime time.Time, cusec int, spn string) replayKey {
+	h := sha256.New()
+	var buf [16]byte
+	binary.BigEndian.PutUint64(buf[:8], uint64(ctime.Unix()))
+	binary.BigEndian.PutUint64(buf[8:], uint64(cusec))
+	h.Write([]byte(client))
+	h.Write([]byte{0})
+	h.Write(buf[:])
+	h.Write([]byte(spn))
+	var k replayKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// Seen records k at time now and reports whether it was already present
+// and unexpired.
+func (c *ReplayCache) Seen(k replayKey, now time.Time) bool {
+	n := now.UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prune(n, pruneBatch)
+	if exp, ok := c.seen[k]; ok && exp > n {
+		return true
+	}
+	for len(c.seen) >= c.max {
+		c.evictOldest()
+	}
+	exp := n + int64(c.ttl)
+	c.seen[k] = exp
+	c.queue = append(c.queue, replayEntry{key: k, exp: exp})
+	return false
+}
+
+// Len returns the number of remembered authenticators.
+func (c *ReplayCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
+
+// prune drops up to limit expired entries from the front of the queue.
+func (c *ReplayCache) prune(now int64, limit int) {
+	for i := 0; i < limit && c.head < len(c.queue); i++ {
+		if c.queue[c.head].exp > now {
+			break
+		}
+		c.evictOldest()
+	}
+}
+
+// evictOldest removes the front of the queue, and its map entry unless the
+// key was re-added later with a newer expiry.
+func (c *ReplayCache) evictOldest() {
+	if c.head >= len(c.queue) {
+		clear(c.seen) // defensive: queue and map disagree
+		return
+	}
+	e := c.queue[c.head]
+	c.queue[c.head] = replayEntry{}
+	c.head++
+	if exp, ok := c.seen[e.key]; ok && exp == e.exp {
+		delete(c.seen, e.key)
+	}
+	c.compact()
+}
+
+// compact reclaims the consumed front of the queue once it is half of it.
+func (c *ReplayCache) compact() {
+	if c.head < 1024 || c.head < len(c.queue)/2 {
+		if c.head == len(c.queue) {
+			c.queue, c.head = c.queue[:0], 0
+		}
+		return
+	}
+	n := copy(c.queue, c.queue[c.head:])
+	c.queue, c.head = c.queue[:n], 0
+}

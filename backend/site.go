@@ -1,0 +1,181 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"go.uber.org/zap"
+)
+
+// Server timeouts.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// Option adjusts a Site beyond what Config says.
+type Option func(*options)
+
+type options struct {
+	clock func() time.Time
+}
+
+// WithClock sets the real-time clock the Site reads (nil = time.Now);
+// Config.ClockOffset is added on top. Scenarios and tests use it to skew a
+// host without touching the system clock.
+func WithClock(clock func() time.Time) Option {
+	return func(o *options) { o.clock = clock }
+}
+
+// Site is one IIS-like host: an http.Handler that demands Negotiate, plus
+// the server that serves it.
+type Site struct {
+	cfg      Config
+	log      *zap.Logger
+	verifier *Verifier
+
+	mu      sync.Mutex
+	servers map[*http.Server]struct{}
+	closed  bool
+}
+
+// New validates cfg, loads the keytab and returns a Site. A nil log
+// means no logging.
+func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("backend config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	kt, err := LoadKeytab(cfg.Keytab)
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{
+		cfg:      cfg,
+		log:      log.With(zap.String("backend", cfg.Name)),
+		verifier: NewVerifier(cfg, kt, o.clock),
+		servers:  make(map[*http.Server]struct{}),
+	}
+	s.warnMissingSPN(kt)
+	return s, nil
+}
+
+// warnMissingSPN logs when the keytab has no key for the configured SPN:
+// the site still starts (that is a farm scenario), but every ticket fails.
+func (s *Site) warnMissingSPN(kt *keytab.Keytab) {
+	spn := s.verifier.spn
+	if spn != nil && !hasPrincipal(kt, *spn, s.cfg.Realm) {
+		s.log.Warn("keytab holds no key for the SPN",
+			zap.String("keytab", s.cfg.Keytab), zap.String("spn", s.cfg.SPN))
+	}
+}
+
+// Config returns the Site's config with defaults resolved.
+func (s *Site) Config() Config { return s.cfg }
+
+// Verifier returns the Verifier the Site uses.
+func (s *Site) Verifier() *Verifier { return s.verifier }
+
+// ReloadKeytab re-reads the keytab file; on error the old keys stay.
+func (s *Site) ReloadKeytab() error {
+	kt, err := LoadKeytab(s.cfg.Keytab)
+	if err != nil {
+		return err
+	}
+	s.verifier.SetKeytab(kt)
+	s.warnMissingSPN(kt)
+	s.log.Info("keytab reloaded", zap.String("keytab", s.cfg.Keytab), zap.Int("entries", len(kt.Entries)))
+	return nil
+}
+
+// ListenAndServe listens on cfg.Listen and serves until ctx ends or Close.
+func (s *Site) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("backend %s: listen %s: %w", s.cfg.Name, s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves HTTP (HTTPS when TLSCert and TLSKey are set) on ln until ctx
+// ends or Close is called, then returns nil. It closes ln.
+func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
+	srv := s.newServer(ctx)
+	if !s.track(srv) {
+		ln.Close()
+		return nil
+	}
+	defer s.untrack(srv)
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
+	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""))
+	var err error
+	if s.cfg.TLSCert != "" {
+		err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("backend %s: serve: %w", s.cfg.Name, err)
+}
+
+func (s *Site) newServer(ctx context.Context) *http.Server {
+	errLog, _ := zap.NewStdLogAt(s.log.Named("http"), zap.DebugLevel)
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          errLog,
+	}
+}
+
+// track registers srv, or reports false if the Site is closed.
+func (s *Site) track(srv *http.Server) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.servers[srv] = struct{}{}
+	return true
+}
+
+func (s *Site) untrack(srv *http.Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.servers, srv)
+}
+
+// Close stops every Serve loop and closes their connections. It is safe
+// to call more than once.
+func (s *Site) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	servers := make([]*http.Server, 0, len(s.servers))
+	for srv := range s.servers {
+		servers = append(servers, srv)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Close())
+	}
+	return errors.Join(errs...)
+}

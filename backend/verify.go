@@ -1,0 +1,196 @@
+package backend
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// Identity is who a valid AP-REQ authenticated, and with what key.
+type Identity struct {
+	User      string    `json:"user"`      // client principal, e.g. "alice@KRBFARM.LOCALHOST"
+	SPN       string    `json:"spn"`       // service principal of the ticket, without realm
+	Realm     string    `json:"realm"`     // service realm
+	KVNO      int       `json:"kvno"`      // key version that decrypted the ticket
+	EncType   string    `json:"enctype"`   // e.g. "aes256-cts-hmac-sha1-96"
+	Mechanism string    `json:"mechanism"` // always "Kerberos"
+	Remote    string    `json:"remote"`    // peer address as given to Verify
+	AuthTime  time.Time `json:"auth_time"` // when the client authenticated to the KDC
+	EndTime   time.Time `json:"end_time"`  // ticket expiry
+}
+
+// Verifier checks Negotiate tokens against a keytab held in memory, with a
+// host clock and a replay cache of its own. It is safe for concurrent use.
+type Verifier struct {
+	spn    *types.PrincipalName // nil: any principal in the keytab
+	realm  string               // "": the ticket's realm
+	skew   time.Duration
+	now    func() time.Time // host clock, offset included
+	keys   atomic.Pointer[keytab.Keytab]
+	replay *ReplayCache
+}
+
+// NewVerifier returns a Verifier for cfg's SPN, realm, skew, clock offset
+// and replay cache size, using kt. clock is real time (nil = time.Now);
+// cfg.ClockOffset is added to it.
+func NewVerifier(cfg Config, kt *keytab.Keytab, clock func() time.Time) *Verifier {
+	cfg = cfg.withDefaults()
+	if clock == nil {
+		clock = time.Now
+	}
+	off := cfg.ClockOffset
+	v := &Verifier{
+		realm:  cfg.Realm,
+		skew:   cfg.MaxClockSkew,
+		now:    func() time.Time { return clock().Add(off) },
+		replay: NewReplayCache(2*cfg.MaxClockSkew, cfg.ReplayCacheSize),
+	}
+	if cfg.SPN != "" {
+		pn, _ := types.ParseSPNString(cfg.SPN)
+		v.spn = &pn
+	}
+	v.keys.Store(kt)
+	return v
+}
+
+// SetKeytab replaces the keytab used for tickets verified from now on.
+func (v *Verifier) SetKeytab(kt *keytab.Keytab) { v.keys.Store(kt) }
+
+// Replay returns the Verifier's replay cache.
+func (v *Verifier) Replay() *ReplayCache { return v.replay }
+
+// Verify checks an Authorization header value ("Negotiate <base64>") sent
+// from remote. On failure the error is an *AuthError.
+func (v *Verifier) Verify(authHeader, remote string) (*Identity, error) {
+	tok, err := decodeHeader(authHeader)
+	if err != nil {
+		return nil, err
+	}
+	req, err := parseAPReq(tok)
+	if err != nil {
+		return nil, err
+	}
+	return v.verifyAPReq(req, remote)
+}
+
+// verifyAPReq follows MIT's krb5_rd_req order: server name, key, ticket
+// decryption, authenticator, clock skew, ticket times, then the replay
+// cache (so refused tokens are not remembered).
+func (v *Verifier) verifyAPReq(req *messages.APReq, remote string) (id *Identity, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			id, err = nil, malformed("AP-REQ could not be processed (panic: %v)", p)
+		}
+	}()
+	if err := v.checkServer(&req.Ticket); err != nil {
+		return nil, err
+	}
+	kvno, err := v.decryptTicket(&req.Ticket)
+	if err != nil {
+		return nil, err
+	}
+	if err := decryptAuthenticator(req); err != nil {
+		return nil, err
+	}
+	now := v.now()
+	if err := v.checkTimes(req, now); err != nil {
+		return nil, err
+	}
+	a := &req.Authenticator
+	client := principalString(a.CName.NameString, a.CRealm)
+	spn := principalString(req.Ticket.SName.NameString, req.Ticket.Realm)
+	if v.replay.Seen(makeReplayKey(client, a.CTime, a.Cusec, spn), now) {
+		return nil, krbErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s at %s already seen by this host (replay)", client, a.CTime.UTC().Format(time.RFC3339))
+	}
+	return newIdentity(req, kvno, remote), nil
+}
+
+func newIdentity(req *messages.APReq, kvno int, remote string) *Identity {
+	t := &req.Ticket
+	return &Identity{
+		User:      principalString(t.DecryptedEncPart.CName.NameString, t.DecryptedEncPart.CRealm),
+		SPN:       t.SName.PrincipalNameString(),
+		Realm:     t.Realm,
+		KVNO:      kvno,
+		EncType:   etypeName(t.EncPart.EType),
+		Mechanism: "Kerberos",
+		Remote:    remote,
+		AuthTime:  t.DecryptedEncPart.AuthTime,
+		EndTime:   t.DecryptedEncPart.EndTime,
+	}
+}
+
+// checkServer refuses tickets for another SPN or realm (KRB_AP_ERR_NOT_US).
+func (v *Verifier) checkServer(t *messages.Ticket) error {
+	if v.spn != nil && !sameName(v.spn.NameString, t.SName.NameString) {
+		return krbErr(errorcode.KRB_AP_ERR_NOT_US, "ticket is for %s, this host serves %s: the client used another name for the site",
+			principalString(t.SName.NameString, t.Realm), v.spn.PrincipalNameString())
+	}
+	if v.realm != "" && t.Realm != v.realm {
+		return krbErr(errorcode.KRB_AP_ERR_NOT_US, "ticket is for realm %s, this host serves realm %s", t.Realm, v.realm)
+	}
+	return nil
+}
+
+// decryptTicket finds the key and decrypts the ticket's encrypted part. An
+// integrity failure means the ticket was encrypted with another key than
+// the keytab's for the same kvno and enctype: KRB_AP_ERR_MODIFIED.
+func (v *Verifier) decryptTicket(t *messages.Ticket) (int, error) {
+	key, kvno, err := findKey(v.keys.Load(), t.SName, t.Realm, t.EncPart.KVNO, t.EncPart.EType)
+	if err != nil {
+		return 0, err
+	}
+	plain, err := crypto.DecryptEncPart(t.EncPart, key, keyusage.KDC_REP_TICKET)
+	if err != nil {
+		return 0, krbErr(errorcode.KRB_AP_ERR_MODIFIED,
+			"ticket for %s did not decrypt with keytab kvno %d %s (%v): the KDC used another key (password changed without a new keytab, or the SPN is on another account)",
+			principalString(t.SName.NameString, t.Realm), kvno, etypeName(t.EncPart.EType), err)
+	}
+	if err := t.DecryptedEncPart.Unmarshal(plain); err != nil {
+		return 0, malformed("decrypted ticket part does not decode: %v", err)
+	}
+	return kvno, nil
+}
+
+// decryptAuthenticator decrypts the authenticator with the ticket's
+// session key and checks it names the ticket's client.
+func decryptAuthenticator(req *messages.APReq) error {
+	if err := req.DecryptAuthenticator(req.Ticket.DecryptedEncPart.Key); err != nil {
+		return krbErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator did not decrypt with the ticket's session key: %v", err)
+	}
+	a, e := &req.Authenticator, &req.Ticket.DecryptedEncPart
+	if !sameName(a.CName.NameString, e.CName.NameString) || a.CRealm != e.CRealm {
+		return krbErr(errorcode.KRB_AP_ERR_BADMATCH, "authenticator client %s does not match ticket client %s",
+			principalString(a.CName.NameString, a.CRealm), principalString(e.CName.NameString, e.CRealm))
+	}
+	return nil
+}
+
+// checkTimes checks the authenticator against the host clock (SKEW), then
+// the ticket's validity period (TKT_NYV, TKT_EXPIRED), each with skew.
+func (v *Verifier) checkTimes(req *messages.APReq, now time.Time) error {
+	a, e := &req.Authenticator, &req.Ticket.DecryptedEncPart
+	ct := a.CTime.Add(time.Duration(a.Cusec) * time.Microsecond)
+	if d := now.Sub(ct); d > v.skew || -d > v.skew {
+		return krbErr(errorcode.KRB_AP_ERR_SKEW, "Clock skew too great: client time %s, host time %s (off by %s, max %s): fix NTP on the client or this host",
+			ct.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
+	}
+	start := e.StartTime
+	if start.IsZero() {
+		start = e.AuthTime
+	}
+	if start.Sub(now) > v.skew || types.IsFlagSet(&e.Flags, flags.Invalid) {
+		return krbErr(errorcode.KRB_AP_ERR_TKT_NYV, "ticket not yet valid: starts %s, host time %s", start.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if now.Sub(e.EndTime) > v.skew {
+		return krbErr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "ticket expired at %s, host time %s: the client must get a new ticket (kvno / kinit)", e.EndTime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
