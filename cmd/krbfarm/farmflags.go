@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/krbfarm/krbfarm/lab"
+)
+
+// farmFlags are the flags shared by `up` and `demo`. A flag given on the
+// command line wins over the config file.
+type farmFlags struct {
+	config   string
+	state    string
+	realm    string
+	fqdn     string
+	listen   string
+	mode     string
+	kdcPort  int
+	backends []string
+	user     string
+	password string
+	krbPath  string
+}
+
+func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
+	f := cmd.Flags()
+	f.StringVar(&ff.config, "config", "", "YAML farm config file (flags override it)")
+	f.StringVar(&ff.state, "state", "", "state directory (default for up: $XDG_STATE_HOME/krbfarm or ~/.local/state/krbfarm)")
+	f.StringVar(&ff.realm, "realm", lab.DefaultRealm, "Kerberos realm")
+	f.StringVar(&ff.fqdn, "fqdn", lab.DefaultFQDN, "the farm's name; the SPN is HTTP/<fqdn>")
+	f.StringVar(&ff.listen, "listen", defaultListen, "load balancer address (port 0 = a free port)")
+	f.StringVar(&ff.mode, "mode", "terminate", "TLS at the load balancer: terminate or passthrough")
+	f.IntVar(&ff.kdcPort, "kdc-port", 0, "KDC port on 127.0.0.1 (0 = a free port)")
+	f.StringSliceVar(&ff.backends, "backend", []string{"server1", "server2"}, "backend host names (repeat or comma-separate)")
+	f.StringVar(&ff.user, "user", lab.DefaultUser, "user account to create")
+	f.StringVar(&ff.password, "password", "", "the user's password (default <user>-password)")
+	f.StringVar(&ff.krbPath, "krb-path", "", "where to find krb5kdc, kdb5_util, kadmin.local (default $PATH and /usr/sbin)")
+}
+
+// labConfig builds the farm's config: the file first, then every flag the
+// user set, then the command's defaults for what neither says.
+func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
+	var c lab.Config
+	if ff.config != "" {
+		var err error
+		if c, err = lab.LoadConfig(ff.config); err != nil {
+			return c, err
+		}
+	}
+	set := cmd.Flags().Changed
+	apply := func(name string, dst *string, v string) {
+		if set(name) || *dst == "" {
+			*dst = v
+		}
+	}
+	apply("state", &c.StateDir, ff.state)
+	apply("realm", &c.Realm, ff.realm)
+	apply("fqdn", &c.FQDN, ff.fqdn)
+	apply("listen", &c.LB.Listen, ff.listen)
+	apply("mode", &c.LB.Mode, ff.mode)
+	apply("krb-path", &c.KrbPath, ff.krbPath)
+	if set("kdc-port") || c.KDCPort == 0 {
+		c.KDCPort = ff.kdcPort
+	}
+	if set("backend") || len(c.Backends) == 0 {
+		c.Backends = nil
+		for _, b := range ff.backends {
+			c.Backends = append(c.Backends, lab.BackendConfig{Name: b})
+		}
+	}
+	if set("user") || set("password") || len(c.Users) == 0 {
+		c.Users = []lab.User{{Name: ff.user, Password: ff.password}}
+	}
+	return c, nil
+}
+
+// defaultStateDir is where `up` keeps its farm when --state is not given.
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "krbfarm")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("krbfarm-%d", os.Getuid()))
+	}
+	return filepath.Join(home, ".local", "state", "krbfarm")
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/krbfarm/krbfarm/lb"
+)
+
+func newLBCmd() *cobra.Command {
+	var (
+		file     string
+		cfg      lb.Config
+		backends []string
+	)
+	cmd := &cobra.Command{
+		Use:   "lb",
+		Short: "Run the L4 load balancer (TLS terminate or passthrough) on its own",
+		Example: `  krbfarm lb --listen 127.0.0.1:8443 --backend 127.0.0.1:8081 --backend 127.0.0.1:8082 --cert sso.pem --key sso-key.pem
+  krbfarm lb --mode passthrough --listen 127.0.0.1:8443 --backend server1=127.0.0.1:8081,server2=127.0.0.1:8082
+  krbfarm lb --config lb.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := mergeLBConfig(cmd, file, cfg, backends)
+			if err != nil {
+				return err
+			}
+			log := newLogger(true, zap.InfoLevel)
+			defer log.Sync()
+			srv, err := lb.New(c, nil, log)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			return srv.ListenAndServe(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&file, "config", "", "YAML lb config file (flags override it)")
+	f.StringVar(&cfg.Listen, "listen", "", "front-door address (default 127.0.0.1:0)")
+	f.StringSliceVar(&backends, "backend", nil, "backend ADDR or NAME=ADDR (repeat or comma-separate)")
+	f.StringVar(&cfg.Mode, "mode", "", "terminate (default) or passthrough")
+	f.StringVar(&cfg.CertFile, "cert", "", "certificate PEM for terminate mode")
+	f.StringVar(&cfg.KeyFile, "key", "", "key PEM for terminate mode")
+	return cmd
+}
+
+func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []string) (lb.Config, error) {
+	var c lb.Config
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", file, err)
+		}
+	}
+	set := cmd.Flags().Changed
+	for name, p := range map[string][2]*string{
+		"listen": {&c.Listen, &flags.Listen}, "mode": {&c.Mode, &flags.Mode},
+		"cert": {&c.CertFile, &flags.CertFile}, "key": {&c.KeyFile, &flags.KeyFile},
+	} {
+		if set(name) {
+			*p[0] = *p[1]
+		}
+	}
+	if set("backend") {
+		c.Backends = nil
+		for _, b := range backends {
+			c.Backends = append(c.Backends, parseBackend(b))
+		}
+	}
+	return c, nil
+}
+
+// parseBackend reads NAME=ADDR or ADDR.
+func parseBackend(s string) lb.Backend {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '=' {
+			return lb.Backend{Name: s[:i], Addr: s[i+1:]}
+		}
+	}
+	return lb.Backend{Addr: s}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/lab"
+)
+
+func newUpCmd() *cobra.Command {
+	var ff farmFlags
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Provision and run a farm until Ctrl-C (SIGINT) or SIGTERM",
+		Long: `up provisions a real MIT KDC realm, starts the backend hosts and the load
+balancer, prints how to use the farm, writes DIR/env and DIR/farm.json, and
+runs until SIGINT or SIGTERM, then stops every process it started.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := ff.labConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.StateDir == "" {
+				cfg.StateDir = defaultStateDir()
+			}
+			return runUp(cmd, cfg)
+		},
+	}
+	ff.register(cmd, lab.DefaultListen)
+	return cmd
+}
+
+func runUp(cmd *cobra.Command, cfg lab.Config) error {
+	out := cmd.OutOrStdout()
+	log := newLogger(false, zap.WarnLevel)
+	begin := time.Now()
+	fmt.Fprintf(out, "krbfarm: starting a farm in %s\n", cfg.StateDir)
+	farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(log), lab.WithProgress(progressTo(out)))
+	if err != nil {
+		return err
+	}
+	defer farm.Close()
+	fmt.Fprintf(out, "  ready in %s\n\n", time.Since(begin).Round(time.Millisecond))
+	printUsage(out, farm.Info())
+	<-cmd.Context().Done()
+	fmt.Fprintf(out, "\nkrbfarm: stopping (KDC pid %d, hosts %v)\n", farm.Realm.PID(), hostPIDs(farm))
+	if err := farm.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "krbfarm: stopped; state kept in", farm.Dir)
+	return nil
+}
+
+func progressTo(out io.Writer) func(string, time.Duration) {
+	return func(step string, took time.Duration) {
+		fmt.Fprintf(out, "  ✓ %-42s %6.1f ms\n", step, float64(took.Microseconds())/1000)
+	}
+}
+
+func hostPIDs(f *lab.Farm) []int {
+	var pids []int
+	for _, h := range f.Hosts {
+		pids = append(pids, h.PID())
+	}
+	return pids
+}
+
+// printUsage shows what a user needs to reach the farm by hand.
+func printUsage(out io.Writer, in lab.Info) {
+	u := in.Users[0]
+	fmt.Fprintf(out, "Farm %s is up:\n", in.FQDN)
+	fmt.Fprintf(out, "  URL        %s  (load balancer %s, TLS %s)\n", in.URL, in.LB.Addr, in.LB.Mode)
+	fmt.Fprintf(out, "  realm      %s  (KDC %s)\n", in.Realm, in.KDC)
+	fmt.Fprintf(out, "  SPN        %s  (held by %s)\n", in.SPN, in.Service)
+	fmt.Fprintf(out, "  user       %s  password %s\n", u.Principal, u.Password)
+	for _, b := range in.Backends {
+		fmt.Fprintf(out, "  backend    %-8s %s  pid %d  log %s\n", b.Name, b.Addr, b.PID, b.Log)
+	}
+	fmt.Fprintf(out, "\nTry it (in another shell):\n")
+	fmt.Fprintf(out, "  export KRB5_CONFIG=%s\n", in.Krb5Conf)
+	fmt.Fprintf(out, "  echo %s | kinit %s\n", u.Password, u.Principal)
+	fmt.Fprintf(out, "  curl --negotiate -u : --cacert %s %s\n", in.CACert, in.URL)
+	fmt.Fprintf(out, "\nOr: source %s/env.  Farm description: %s/farm.json\n", in.StateDir, in.StateDir)
+	fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
+	_ = os.Stdout.Sync()
+}

@@ -1,0 +1,148 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+)
+
+// ClientConfig says how a Client reaches a farm and as whom.
+type ClientConfig struct {
+	Krb5Conf string // client krb5.conf path; required
+	Realm    string // the user's realm; "" = krb5.conf's default_realm
+	User     string // e.g. alice; required
+	Password string // required
+	// SPN is the service principal to ask for, e.g. HTTP/sso.krbfarm.localhost.
+	// Always explicit: gokrb5 would otherwise canonicalise the host name.
+	SPN    string
+	CAFile string // PEM bundle that signs the farm's certificate; "" = system roots
+	// DialAddr, if set, is where every connection goes, whatever the URL's
+	// host (like curl --connect-to); the URL's name still sets SNI and Host.
+	DialAddr string
+	Timeout  time.Duration // per request; 0 = 10s
+}
+
+// Client is a Kerberos user with an HTTP client that sends a fresh SPNEGO
+// token on a new TCP connection for every request, as a browser does on
+// its first request to each connection of an L4-balanced farm.
+type Client struct {
+	cfg  ClientConfig
+	krb  *krbclient.Client
+	http *http.Client
+}
+
+// Result is what one request returned.
+type Result struct {
+	Status    int    `json:"status"`
+	Backend   string `json:"backend"`   // the X-Backend header, or the JSON body's backend
+	User      string `json:"user"`      // the authenticated client principal, if any
+	Mechanism string `json:"mechanism"` // Kerberos, NTLM, or "" when not authenticated
+	Challenge string `json:"challenge"` // WWW-Authenticate on a 401
+}
+
+// NewClient logs the user in (an AS exchange with the KDC) and returns a
+// client ready to make requests.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	kc, err := krbconfig.Load(cfg.Krb5Conf)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.Krb5Conf, err)
+	}
+	realm := or(cfg.Realm, kc.LibDefaults.DefaultRealm)
+	cl := krbclient.NewWithPassword(cfg.User, realm, cfg.Password, kc, krbclient.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		return nil, fmt.Errorf("kerberos login as %s@%s: %w", cfg.User, realm, err)
+	}
+	hc, err := newHTTPClient(cfg)
+	if err != nil {
+		cl.Destroy()
+		return nil, err
+	}
+	return &Client{cfg: cfg, krb: cl, http: hc}, nil
+}
+
+func newHTTPClient(cfg ClientConfig) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", cfg.CAFile)
+		}
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true, Proxy: nil}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if cfg.DialAddr != "" {
+			addr = cfg.DialAddr
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// Get sends one authenticated GET to url.
+func (c *Client) Get(ctx context.Context, url string) (Result, error) {
+	return c.do(ctx, url, true)
+}
+
+// GetAnonymous sends one GET with no Authorization header.
+func (c *Client) GetAnonymous(ctx context.Context, url string) (Result, error) {
+	return c.do(ctx, url, false)
+}
+
+func (c *Client) do(ctx context.Context, url string, auth bool) (Result, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if auth {
+		if err := spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN); err != nil {
+			return Result{}, fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{}, err
+	}
+	defer resp.Body.Close()
+	return readResult(resp), nil
+}
+
+func readResult(resp *http.Response) Result {
+	r := Result{Status: resp.StatusCode, Backend: resp.Header.Get("X-Backend"), Challenge: resp.Header.Get("WWW-Authenticate")}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		var j struct{ Backend, User, Mechanism string }
+		if json.Unmarshal(body, &j) == nil {
+			r.User, r.Mechanism = j.User, j.Mechanism
+			r.Backend = or(r.Backend, j.Backend)
+		}
+	}
+	return r
+}
+
+// Close forgets the user's tickets.
+func (c *Client) Close() {
+	c.krb.Destroy()
+	c.http.CloseIdleConnections()
+}

@@ -1,0 +1,188 @@
+package lab
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config describes a farm. The zero value is a working farm: realm
+// KRBFARM.LOCALHOST, FQDN sso.krbfarm.localhost, user alice, shared account
+// svc-web holding HTTP/sso.krbfarm.localhost, backends server1 and server2,
+// and every port picked free on 127.0.0.1.
+type Config struct {
+	// StateDir holds everything the farm writes. "" = a temporary directory
+	// removed by Close; a directory given here is kept.
+	StateDir string `yaml:"state_dir"`
+	// Realm is the Kerberos realm. "" = KRBFARM.LOCALHOST.
+	Realm string `yaml:"realm"`
+	// FQDN is the name users browse to; the SPN is HTTP/<FQDN>.
+	// "" = sso.krbfarm.localhost (names under .localhost resolve to loopback).
+	FQDN string `yaml:"fqdn"`
+	// ServiceAccount is the shared account that holds the SPN. "" = svc-web.
+	ServiceAccount string `yaml:"service_account"`
+	// ServicePassword is that account's password. "" = random.
+	ServicePassword string `yaml:"service_password"`
+	// Users are the accounts that log in. nil = one user, alice, with
+	// password "alice-password".
+	Users []User `yaml:"users"`
+	// KDCPort is the KDC's TCP and UDP port on 127.0.0.1. 0 = a free port.
+	KDCPort int `yaml:"kdc_port"`
+	// Backends are the farm's hosts, one process each. nil = server1, server2.
+	Backends []BackendConfig `yaml:"backends"`
+	// LB is the front door.
+	LB LBConfig `yaml:"lb"`
+	// Exe is the program started for each backend as
+	// `Exe backend --config FILE --listen-fd 3`. "" = this executable.
+	Exe string `yaml:"exe"`
+	// KrbPath is where to look for the MIT krb5 programs, a PATH-style list.
+	// "" = $PATH, /usr/sbin, /usr/local/sbin, /sbin.
+	KrbPath string `yaml:"krb_path"`
+}
+
+// User is a person's account in the realm.
+type User struct {
+	Name     string `yaml:"name"`     // e.g. alice
+	Password string `yaml:"password"` // "" = <name>-password
+}
+
+// BackendConfig is one host of the farm.
+type BackendConfig struct {
+	Name string `yaml:"name"` // host name, e.g. server1; required
+}
+
+// LBConfig is the load balancer in front of the backends.
+type LBConfig struct {
+	// Listen is the front door's address. "" = 127.0.0.1:0 (a free port).
+	Listen string `yaml:"listen"`
+	// Mode is "terminate" (TLS ends at the LB; the default) or
+	// "passthrough" (the backends serve TLS themselves).
+	Mode string `yaml:"mode"`
+}
+
+// Defaults documented for users; the CLI's `up` uses DefaultListen.
+const (
+	DefaultRealm          = "KRBFARM.LOCALHOST"
+	DefaultFQDN           = "sso.krbfarm.localhost"
+	DefaultServiceAccount = "svc-web"
+	DefaultUser           = "alice"
+	DefaultListen         = "127.0.0.1:8443"
+)
+
+// LoadConfig reads a farm's YAML configuration; unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	f, err := os.Open(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// withDefaults returns c with every zero field resolved.
+func (c Config) withDefaults() Config {
+	c.Realm = or(c.Realm, DefaultRealm)
+	c.FQDN = strings.ToLower(or(c.FQDN, DefaultFQDN))
+	c.ServiceAccount = or(c.ServiceAccount, DefaultServiceAccount)
+	c.ServicePassword = or(c.ServicePassword, randomPassword())
+	if len(c.Users) == 0 {
+		c.Users = []User{{Name: DefaultUser}}
+	}
+	users := make([]User, len(c.Users))
+	for i, u := range c.Users {
+		users[i] = User{Name: u.Name, Password: or(u.Password, u.Name+"-password")}
+	}
+	c.Users = users
+	if len(c.Backends) == 0 {
+		c.Backends = []BackendConfig{{Name: "server1"}, {Name: "server2"}}
+	}
+	c.LB.Listen = or(c.LB.Listen, "127.0.0.1:0")
+	c.LB.Mode = or(c.LB.Mode, "terminate")
+	return c
+}
+
+var (
+	realmRE = regexp.MustCompile(`^[A-Z0-9][A-Z0-9.-]*$`)
+	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$`)
+	userRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
+
+// Validate says which field is wrong and how to fix it.
+func (c *Config) Validate() error {
+	switch {
+	case !realmRE.MatchString(c.Realm):
+		return fmt.Errorf("realm %q: use upper-case letters, digits, dots and dashes, e.g. %s", c.Realm, DefaultRealm)
+	case !nameRE.MatchString(c.FQDN):
+		return fmt.Errorf("fqdn %q: use a dotted DNS name, e.g. %s", c.FQDN, DefaultFQDN)
+	case !userRE.MatchString(c.ServiceAccount):
+		return fmt.Errorf("service_account %q: use letters, digits, '.', '_' or '-'", c.ServiceAccount)
+	case c.KDCPort < 0 || c.KDCPort > 65535:
+		return fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort)
+	case c.LB.Mode != "terminate" && c.LB.Mode != "passthrough":
+		return fmt.Errorf("lb.mode %q: use terminate or passthrough", c.LB.Mode)
+	}
+	if _, _, err := net.SplitHostPort(c.LB.Listen); err != nil {
+		return fmt.Errorf("lb.listen %q: use host:port, e.g. %s", c.LB.Listen, DefaultListen)
+	}
+	if err := validateUsers(c.Users); err != nil {
+		return err
+	}
+	return validateBackends(c.Backends)
+}
+
+func validateUsers(users []User) error {
+	for i, u := range users {
+		if !userRE.MatchString(u.Name) {
+			return fmt.Errorf("users[%d].name %q: use letters, digits, '.', '_' or '-'", i, u.Name)
+		}
+	}
+	return nil
+}
+
+func validateBackends(bs []BackendConfig) error {
+	seen := map[string]bool{}
+	for i, b := range bs {
+		if !userRE.MatchString(b.Name) {
+			return fmt.Errorf("backends[%d].name %q: use letters, digits, '.', '_' or '-', e.g. server1", i, b.Name)
+		}
+		if seen[b.Name] {
+			return fmt.Errorf("backends[%d].name %q: used twice; names must be unique", i, b.Name)
+		}
+		seen[b.Name] = true
+	}
+	return nil
+}
+
+// SPN is the service principal name the farm serves, HTTP/<FQDN>.
+func (c *Config) SPN() string { return "HTTP/" + c.FQDN }
+
+// domain is the DNS domain mapped to the realm: the FQDN less its first label.
+func (c *Config) domain() string {
+	_, d, _ := strings.Cut(c.FQDN, ".")
+	return d
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func randomPassword() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,252 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/lb"
+)
+
+// Farm is a running farm: realm and KDC, hosts, and the load balancer.
+type Farm struct {
+	Config Config  // with every default resolved
+	Dir    string  // the state directory
+	Realm  *Realm  // the KDC
+	Hosts  []*Host // the backends, in Config.Backends order
+	LB     *lb.Server
+	URL    string // the front door, https://<FQDN>:<port>/
+	CAFile string // the lab CA's certificate (PEM)
+
+	log      *zap.Logger
+	progress func(step string, took time.Duration)
+	keepDir  bool
+	lock     *os.File
+	lbDone   chan error
+	cancel   context.CancelFunc
+	once     sync.Once
+	closeErr error
+}
+
+// Option changes how Start runs.
+type Option func(*Farm)
+
+// WithLogger sends the lab's own log lines to log (nil = none).
+func WithLogger(log *zap.Logger) Option {
+	return func(f *Farm) {
+		if log != nil {
+			f.log = log
+		}
+	}
+}
+
+// WithProgress calls fn after each step of start-up, with its duration.
+func WithProgress(fn func(step string, took time.Duration)) Option {
+	return func(f *Farm) { f.progress = fn }
+}
+
+// Start provisions and runs a farm. On error, everything it started is
+// stopped again. Close stops the farm.
+func Start(ctx context.Context, cfg Config, opts ...Option) (*Farm, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := &Farm{Config: cfg, log: zap.NewNop(), progress: func(string, time.Duration) {}}
+	for _, o := range opts {
+		o(f)
+	}
+	if err := f.start(ctx); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Farm) start(ctx context.Context) error {
+	t, err := findTools(f.Config.KrbPath, false)
+	if err != nil {
+		return err
+	}
+	if err := f.prepareDir(); err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context, *tools) error
+	}{
+		{"realm " + f.Config.Realm + " provisioned", f.provision},
+		{"KDC started", f.startKDC},
+		{"certificates ready", f.makeCerts},
+		{"hosts started", f.startHosts},
+		{"load balancer serving", f.startLB},
+		{"farm answers through the load balancer", f.waitFrontDoor},
+	}
+	for _, s := range steps {
+		begin := time.Now()
+		if err := s.fn(ctx, t); err != nil {
+			return err
+		}
+		f.progress(s.name, time.Since(begin))
+	}
+	return f.writeInfo()
+}
+
+// prepareDir creates the state directory, or a temporary one, and locks it
+// so that two farms never share one.
+func (f *Farm) prepareDir() error {
+	f.keepDir = f.Config.StateDir != ""
+	if !f.keepDir {
+		d, err := os.MkdirTemp("", "krbfarm-")
+		if err != nil {
+			return err
+		}
+		f.Config.StateDir = d
+	}
+	dir, err := filepath.Abs(f.Config.StateDir)
+	if err != nil {
+		return err
+	}
+	f.Dir = dir
+	for _, sub := range []string{"", "logs", "hosts", "tls"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+	}
+	f.lock, err = lockDir(dir)
+	return err
+}
+
+// provision creates the realm, its accounts and the shared keytab.
+func (f *Farm) provision(ctx context.Context, t *tools) error {
+	port, err := kdcPort(f.Config.KDCPort)
+	if err != nil {
+		return err
+	}
+	f.Realm = &Realm{Name: f.Config.Realm, Dir: filepath.Join(f.Dir, "kdc"), Domain: f.Config.domain(), Port: port, tools: t}
+	if err := provisionRealm(ctx, f.Realm, randomPassword()); err != nil {
+		return err
+	}
+	var qs []string
+	for _, u := range f.Config.Users {
+		qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(u.Password), u.Name))
+	}
+	// The shared account holds the SPN; its key derives from its password,
+	// as the key AD issues tickets with derives from the account's password.
+	qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(f.Config.ServicePassword), f.Config.ServiceAccount))
+	qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(f.Config.ServicePassword), f.Config.SPN()))
+	if _, err := f.Realm.Kadmin(ctx, qs...); err != nil {
+		return err
+	}
+	return f.Realm.ExportKeytab(ctx, f.keytabPath(), f.Config.SPN())
+}
+
+// keytabPath is where the shared account's keytab is exported once, before
+// a copy goes to every host.
+func (f *Farm) keytabPath() string { return filepath.Join(f.Dir, "kdc", "svc.keytab") }
+
+func (f *Farm) startKDC(ctx context.Context, _ *tools) error {
+	return f.Realm.Start(ctx)
+}
+
+// kdcPort returns the port asked for after checking it is free, or a free
+// one. The KDC binds TCP and UDP, so both are checked.
+func kdcPort(want int) (int, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", want)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return 0, &PortInUseError{Addr: addr, What: "KDC", Flag: "--kdc-port", Err: err}
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	defer ln.Close()
+	pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		if want == 0 {
+			return kdcPort(0) // rare: the UDP side of a free TCP port is taken
+		}
+		return 0, &PortInUseError{Addr: addr, What: "KDC (UDP)", Flag: "--kdc-port", Err: err}
+	}
+	pc.Close()
+	return port, nil
+}
+
+// PortInUseError names a port that could not be bound and the flag that
+// picks another.
+type PortInUseError struct {
+	Addr, What, Flag string
+	Err              error
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("%s address %s is not available (%v): pick another with %s, or 0 for a free port", e.What, e.Addr, e.Err, e.Flag)
+}
+
+func (e *PortInUseError) Unwrap() error { return e.Err }
+
+// Close stops every process the farm started, and removes the state
+// directory only if Start made it. Safe to call more than once.
+func (f *Farm) Close() error {
+	f.once.Do(func() { f.closeErr = f.close() })
+	return f.closeErr
+}
+
+func (f *Farm) close() error {
+	var errs []error
+	if f.LB != nil {
+		errs = append(errs, f.LB.Close())
+		if f.lbDone != nil {
+			<-f.lbDone
+		}
+	}
+	var wg sync.WaitGroup
+	for _, h := range f.Hosts {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.Stop() }()
+	}
+	wg.Wait()
+	if f.Realm != nil {
+		errs = append(errs, f.Realm.Stop())
+	}
+	if f.cancel != nil {
+		f.cancel()
+	}
+	if f.lock != nil {
+		os.Remove(filepath.Join(f.Dir, "farm.json"))
+		f.lock.Close()
+	}
+	if !f.keepDir && f.Dir != "" {
+		errs = append(errs, os.RemoveAll(f.Dir))
+	}
+	return errors.Join(errs...)
+}
+
+// Host returns the host called name, or nil.
+func (f *Farm) Host(name string) *Host {
+	for _, h := range f.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// PIDs lists the processes the farm runs: the KDC and every live host.
+func (f *Farm) PIDs() []int {
+	var pids []int
+	if f.Realm != nil && f.Realm.PID() != 0 {
+		pids = append(pids, f.Realm.PID())
+	}
+	for _, h := range f.Hosts {
+		if p := h.PID(); p != 0 {
+			pids = append(pids, p)
+		}
+	}
+	return pids
+}

@@ -1,0 +1,161 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/krbfarm/krbfarm/backend"
+)
+
+// ChildEnv is set in every backend process the lab starts, to "backend".
+// Test binaries use it (see labtest) to run as a backend when re-executed.
+const ChildEnv = "KRBFARM_CHILD"
+
+// Host is one backend of the farm: a separate process, as a real host is,
+// with its own keytab copy, replay cache and log.
+type Host struct {
+	Name    string // e.g. server1
+	Addr    string // 127.0.0.1:port, where it serves
+	Dir     string // its files: backend.yaml and its keytab
+	Keytab  string // its copy of the service keytab (0600)
+	Config  string // its backend.yaml
+	LogPath string // its structured log (zap JSON)
+	TLS     bool   // serves HTTPS itself (LB in passthrough mode)
+
+	exe  string
+	ca   *x509.CertPool
+	proc *process
+}
+
+// writeConfig writes the host's backend.yaml.
+func (h *Host) writeConfig(cfg backend.Config) error {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(h.Config, b, 0o600)
+}
+
+// start runs the host's process on a listener the lab opens and hands over
+// as fd 3, so the port is known before the child runs and nothing races for
+// it. It returns once /healthz answers.
+func (h *Host) start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", h.Addr)
+	if err != nil {
+		return fmt.Errorf("host %s: listen %s: %w", h.Name, h.Addr, err)
+	}
+	h.Addr = ln.Addr().String()
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close() // the child holds the socket from here on
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.Command(h.exe, "backend", "--config", h.Config, "--listen-fd", "3")
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = append(os.Environ(), ChildEnv+"=backend")
+	p, err := startProcess("backend "+h.Name, cmd, h.LogPath, "")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	h.proc = p
+	return h.waitHealthy(ctx)
+}
+
+// waitHealthy asks /healthz once, with a deadline; connections queue on the
+// listener until the child accepts, so no retry loop is needed.
+func (h *Host) waitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- h.checkHealth(ctx) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("host %s not healthy: %w; last lines of %s:\n%s", h.Name, err, h.LogPath, tailFile(h.LogPath, 8))
+		}
+		return nil
+	case <-h.proc.Done():
+		return fmt.Errorf("host %s exited during start-up (%v); last lines of %s:\n%s", h.Name, h.proc.waitErr, h.LogPath, tailFile(h.LogPath, 8))
+	}
+}
+
+func (h *Host) checkHealth(ctx context.Context) error {
+	scheme := "http"
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	if h.TLS {
+		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{RootCAs: h.ca, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+h.Addr+"/healthz", nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz answered %s", resp.Status)
+	}
+	return nil
+}
+
+// PID is the host's process ID, or 0 when it is not running.
+func (h *Host) PID() int {
+	if h.proc == nil {
+		return 0
+	}
+	select {
+	case <-h.proc.Done():
+		return 0
+	default:
+		return h.proc.PID()
+	}
+}
+
+// Kill ends the host's process at once, as a crashed server would.
+func (h *Host) Kill() {
+	if h.proc != nil {
+		h.proc.Kill()
+	}
+}
+
+// Stop ends the host's process gracefully.
+func (h *Host) Stop() error {
+	if h.proc == nil {
+		return nil
+	}
+	return h.proc.Stop(3 * time.Second)
+}
+
+// Restart stops the host and starts it again on the same address, e.g.
+// after its keytab or configuration changed.
+func (h *Host) Restart(ctx context.Context) error {
+	h.Stop()
+	return h.start(ctx)
+}
+
+func newHost(stateDir, name, exe string) *Host {
+	dir := filepath.Join(stateDir, "hosts", name)
+	return &Host{
+		Name:    name,
+		Addr:    "127.0.0.1:0",
+		Dir:     dir,
+		Keytab:  filepath.Join(dir, "http.keytab"),
+		Config:  filepath.Join(dir, "backend.yaml"),
+		LogPath: filepath.Join(stateDir, "logs", name+".log"),
+		exe:     exe,
+	}
+}

@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Info describes a running farm; it is what DIR/farm.json holds.
+type Info struct {
+	Realm     string        `json:"realm"`
+	FQDN      string        `json:"fqdn"`
+	SPN       string        `json:"spn"`
+	URL       string        `json:"url"` // the front door, through the LB
+	Krb5Conf  string        `json:"krb5_conf"`
+	KDCConf   string        `json:"kdc_conf"`
+	KDC       string        `json:"kdc"` // host:port
+	CACert    string        `json:"ca_cert"`
+	LB        LBInfo        `json:"lb"`
+	Backends  []BackendInfo `json:"backends"`
+	Users     []UserInfo    `json:"users"`
+	Service   string        `json:"service_account"`
+	StateDir  string        `json:"state_dir"`
+	PID       int           `json:"pid"`       // the process running the farm
+	Processes []int         `json:"processes"` // the KDC and hosts it started
+}
+
+// LBInfo is the front door in Info.
+type LBInfo struct {
+	Addr string `json:"addr"`
+	Mode string `json:"mode"`
+}
+
+// BackendInfo is one host in Info.
+type BackendInfo struct {
+	Name   string `json:"name"`
+	Addr   string `json:"addr"`
+	Keytab string `json:"keytab"`
+	Log    string `json:"log"`
+	PID    int    `json:"pid"`
+}
+
+// UserInfo is one user in Info. Lab passwords are shown on purpose: this is
+// a throwaway realm, and users type them into kinit.
+type UserInfo struct {
+	Principal string `json:"principal"`
+	Password  string `json:"password"`
+}
+
+// Info returns the farm's description.
+func (f *Farm) Info() Info {
+	in := Info{
+		Realm: f.Config.Realm, FQDN: f.Config.FQDN, SPN: f.Config.SPN(), URL: f.URL,
+		Krb5Conf: f.Realm.Krb5Conf, KDCConf: f.Realm.KDCConf,
+		KDC:    fmt.Sprintf("127.0.0.1:%d", f.Realm.Port),
+		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode},
+		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
+	}
+	for _, h := range f.Hosts {
+		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, PID: h.PID()})
+	}
+	for _, u := range f.Config.Users {
+		in.Users = append(in.Users, UserInfo{Principal: u.Name + "@" + f.Config.Realm, Password: u.Password})
+	}
+	return in
+}
+
+// writeInfo writes DIR/env and then, atomically, DIR/farm.json.
+func (f *Farm) writeInfo() error {
+	in := f.Info()
+	if err := writeAtomic(filepath.Join(f.Dir, "env"), []byte(in.Env()), 0o600); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(f.Dir, "farm.json"), append(b, '\n'), 0o600)
+}
+
+// Env is the shell exports a user sources to use the farm.
+func (in Info) Env() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# krbfarm: source this file to use the farm from a shell\n")
+	fmt.Fprintf(&b, "export KRB5_CONFIG=%s\n", in.Krb5Conf)
+	fmt.Fprintf(&b, "export KRBFARM_URL=%s\n", in.URL)
+	fmt.Fprintf(&b, "export KRBFARM_CA=%s\n", in.CACert)
+	return b.String()
+}
+
+// ReadInfo reads the farm.json of a running farm's state directory.
+func ReadInfo(stateDir string) (Info, error) {
+	var in Info
+	b, err := os.ReadFile(filepath.Join(stateDir, "farm.json"))
+	if err != nil {
+		return in, fmt.Errorf("no running farm in %s (%w): start one with `krbfarm up --state %s`", stateDir, err, stateDir)
+	}
+	return in, json.Unmarshal(b, &in)
+}
+
+func writeAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// NewClient logs user in to the farm's realm and returns a client that
+// reaches the front door by the farm's FQDN. "" = the first user.
+func (f *Farm) NewClient(user string) (*Client, error) {
+	u, err := f.user(user)
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(ClientConfig{
+		Krb5Conf: f.Realm.Krb5Conf, Realm: f.Config.Realm, User: u.Name, Password: u.Password,
+		SPN: f.Config.SPN(), CAFile: f.CAFile, DialAddr: f.LBAddr(),
+	})
+}
+
+func (f *Farm) user(name string) (User, error) {
+	for _, u := range f.Config.Users {
+		if name == "" || u.Name == name {
+			return u, nil
+		}
+	}
+	return User{}, fmt.Errorf("no user %q in the farm's config", name)
+}

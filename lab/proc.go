@@ -1,0 +1,169 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// process is a child program the lab started and must stop. Its stdout and
+// stderr go to a log file; an optional ready line, looked for in that output,
+// tells when it is serving.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	stdin   io.WriteCloser // closed on Stop: children watch it to notice a dead parent
+	ready   chan struct{}  // closed when the ready line is seen (or at once if none)
+	done    chan struct{}  // closed when the process has exited
+	waitErr error
+	once    sync.Once
+}
+
+// startProcess starts cmd with its output appended to logPath. If readyLine
+// is not empty, Ready() is closed when a line containing it is printed.
+// Children get their own process group (a terminal's Ctrl-C goes to us, and
+// we stop them in order) and SIGKILL if this process dies first.
+func startProcess(name string, cmd *exec.Cmd, logPath, readyLine string) (*process, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open log: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logPath, ready: make(chan struct{}), done: make(chan struct{})}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	out, err := p.wireOutput(logf, readyLine)
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s (%s): %w", name, cmd.Path, err)
+	}
+	go p.wait(logf, out)
+	return p, nil
+}
+
+// wireOutput sends the child's output to logf, through a scanner when a ready
+// line must be watched for. It returns the reader end to drain, if any.
+func (p *process) wireOutput(logf *os.File, readyLine string) (io.ReadCloser, error) {
+	if readyLine == "" {
+		p.cmd.Stdout, p.cmd.Stderr = logf, logf
+		close(p.ready)
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	go p.scanFor(r, logf, readyLine)
+	return w, nil
+}
+
+// scanFor copies the child's output to logf and closes ready at the line
+// that contains want.
+func (p *process) scanFor(r io.ReadCloser, logf io.Writer, want string) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	seen := false
+	for sc.Scan() {
+		line := sc.Bytes()
+		logf.Write(append(line, '\n'))
+		if !seen && bytes.Contains(line, []byte(want)) {
+			seen = true
+			close(p.ready)
+		}
+	}
+}
+
+func (p *process) wait(logf *os.File, pipeW io.Closer) {
+	if pipeW != nil {
+		pipeW.Close() // the child holds its own copy
+	}
+	p.waitErr = p.cmd.Wait()
+	logf.Close()
+	close(p.done)
+}
+
+// PID is the child's process ID.
+func (p *process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed when the child has exited.
+func (p *process) Done() <-chan struct{} { return p.done }
+
+// waitReady waits for the ready line, the child's exit, or the timeout.
+func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.ready:
+		return nil
+	case <-p.done:
+		return fmt.Errorf("%s exited during start-up (%v); last lines of %s:\n%s", p.name, p.waitErr, p.logPath, p.tail(12))
+	case <-t.C:
+		return fmt.Errorf("%s not ready after %s; last lines of %s:\n%s", p.name, timeout, p.logPath, p.tail(12))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop asks the child to end (SIGTERM, and its stdin closed) and kills it
+// if it has not ended within grace. Safe to call more than once.
+func (p *process) Stop(grace time.Duration) error {
+	p.once.Do(func() {
+		p.stdin.Close()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	})
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	return nil
+}
+
+// Kill ends the child at once, as a crashed host would, and waits for it.
+func (p *process) Kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// tail returns the last n lines of the child's log.
+func (p *process) tail(n int) string {
+	return tailFile(p.logPath, n)
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// errExited reports whether err is the normal end of a child we stopped.
+func errExited(err error) bool {
+	var ee *exec.ExitError
+	return err == nil || errors.As(err, &ee)
+}

@@ -1,0 +1,193 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lb"
+	tlsterm "github.com/krbfarm/krbfarm/tls"
+)
+
+// StateInUseError says another farm holds the state directory.
+type StateInUseError struct {
+	Dir string
+	PID int // the holder's PID, 0 if unknown
+}
+
+func (e *StateInUseError) Error() string {
+	return fmt.Sprintf("state dir %s is in use by a running farm (pid %d): stop that farm first (kill -INT %d), or pick another --state", e.Dir, e.PID, e.PID)
+}
+
+// lockDir takes an exclusive lock on dir/lock, released when this process
+// ends however it ends, and records our PID in it.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state dir lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		var pid int
+		fmt.Sscan(strings.TrimSpace(string(b)), &pid)
+		return nil, &StateInUseError{Dir: dir, PID: pid}
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, nil
+}
+
+// makeCerts creates (or reuses) the lab CA and mints the FQDN's certificate.
+// The CA survives restarts of a kept state dir, so a browser or curl that
+// trusts it once keeps trusting it.
+func (f *Farm) makeCerts(context.Context, *tools) error {
+	dir := filepath.Join(f.Dir, "tls")
+	f.CAFile = filepath.Join(dir, "ca.pem")
+	ca, err := tlsterm.NewCA(f.CAFile, filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		return err
+	}
+	names := []string{f.Config.FQDN, "localhost", "127.0.0.1"}
+	return ca.Issue(names, f.certFile(), f.keyFile())
+}
+
+func (f *Farm) certFile() string { return filepath.Join(f.Dir, "tls", f.Config.FQDN+".pem") }
+func (f *Farm) keyFile() string  { return filepath.Join(f.Dir, "tls", f.Config.FQDN+"-key.pem") }
+
+// startHosts gives each host a copy of the shared keytab and its config,
+// and starts them all at once.
+func (f *Farm) startHosts(ctx context.Context, _ *tools) error {
+	exe, err := f.exe()
+	if err != nil {
+		return err
+	}
+	passthrough := f.Config.LB.Mode == "passthrough"
+	ca, err := tlsterm.NewCA(f.CAFile, filepath.Join(f.Dir, "tls", "ca-key.pem"))
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(f.Config.Backends))
+	for _, b := range f.Config.Backends {
+		h := newHost(f.Dir, b.Name, exe)
+		h.TLS, h.ca = passthrough, ca.CertPool()
+		f.Hosts = append(f.Hosts, h)
+		if err := f.prepareHost(h); err != nil {
+			return err
+		}
+		go func() { errc <- h.start(ctx) }()
+	}
+	var errs []error
+	for range f.Hosts {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
+}
+
+func (f *Farm) prepareHost(h *Host) error {
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return err
+	}
+	if err := copyFile(f.keytabPath(), h.Keytab, 0o600); err != nil {
+		return fmt.Errorf("give %s the keytab: %w", h.Name, err)
+	}
+	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, SPN: f.Config.SPN(), Realm: f.Config.Realm}
+	if h.TLS {
+		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
+	}
+	return h.writeConfig(cfg)
+}
+
+// exe is the program run for each host: Config.Exe, or this executable.
+func (f *Farm) exe() (string, error) {
+	if f.Config.Exe != "" {
+		return f.Config.Exe, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the krbfarm executable for the hosts: %w (set Config.Exe)", err)
+	}
+	return exe, nil
+}
+
+// startLB runs the load balancer in this process, in front of the hosts.
+func (f *Farm) startLB(ctx context.Context, _ *tools) error {
+	cfg := lb.Config{Listen: f.Config.LB.Listen, Mode: f.Config.LB.Mode}
+	for _, h := range f.Hosts {
+		cfg.Backends = append(cfg.Backends, lb.Backend{Name: h.Name, Addr: h.Addr})
+	}
+	var tc *tls.Config
+	if cfg.Mode == "terminate" {
+		cert, err := tlsterm.LoadKeyPair(f.certFile(), f.keyFile())
+		if err != nil {
+			return err
+		}
+		tc = tlsterm.ServerConfig(cert)
+	}
+	srv, err := lb.New(cfg, tc, f.log.Named("lb"))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Flag: "--listen", Err: err}
+	}
+	f.LB = srv
+	f.lbDone = make(chan error, 1)
+	ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() { f.lbDone <- srv.Serve(ctx, ln) }()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	f.URL = fmt.Sprintf("https://%s:%s/", f.Config.FQDN, port)
+	return nil
+}
+
+// LBAddr is the address the load balancer listens on.
+func (f *Farm) LBAddr() string {
+	u := strings.TrimSuffix(strings.TrimPrefix(f.URL, "https://"), "/")
+	_, port, _ := net.SplitHostPort(u)
+	host, _, _ := net.SplitHostPort(f.Config.LB.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// waitFrontDoor sends one anonymous request per host through the load
+// balancer and expects the Negotiate challenge from each: the whole path,
+// TLS included, answers.
+func (f *Farm) waitFrontDoor(ctx context.Context, _ *tools) error {
+	hc, err := newHTTPClient(ClientConfig{CAFile: f.CAFile, DialAddr: f.LBAddr(), Timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	for range f.Hosts {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("front door %s: %w", f.URL, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Negotiate") {
+			return fmt.Errorf("front door %s answered %s, want 401 with WWW-Authenticate: Negotiate", f.URL, resp.Status)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(dst, b, mode)
+}
