@@ -1,0 +1,151 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Modes of Config.Mode.
+const (
+	ModeTerminate   = "terminate"   // TLS ends at the balancer; plain TCP to backends
+	ModePassthrough = "passthrough" // bytes forwarded untouched
+)
+
+// Backend is one server behind the balancer.
+type Backend struct {
+	Name string `yaml:"name"` // label for logs and Status; "" means Addr
+	Addr string `yaml:"addr"` // host:port; required
+}
+
+// Config configures a Server. The zero value of every field but Backends
+// means its default, written next to the field.
+type Config struct {
+	Listen           string        `yaml:"listen"`             // front door for ListenAndServe; "" = "127.0.0.1:0"
+	Backends         []Backend     `yaml:"backends"`           // at least one
+	Mode             string        `yaml:"mode"`               // ModeTerminate ("" = this) or ModePassthrough
+	DialTimeout      time.Duration `yaml:"dial_timeout"`       // backend connect; 0 = 3s
+	HealthInterval   time.Duration `yaml:"health_interval"`    // between active TCP checks; 0 = 1s
+	HealthTimeout    time.Duration `yaml:"health_timeout"`     // one check's connect; 0 = 1s
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`  // client TLS handshake (terminate); 0 = 10s
+	HalfCloseTimeout time.Duration `yaml:"half_close_timeout"` // how long the other direction may last once one has ended; 0 = 30s
+	CertFile         string        `yaml:"cert"`               // terminate mode, unless New gets a *tls.Config
+	KeyFile          string        `yaml:"key"`                // goes with CertFile
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultListen           = "127.0.0.1:0"
+	DefaultDialTimeout      = 3 * time.Second
+	DefaultHealthInterval   = time.Second
+	DefaultHealthTimeout    = time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultHalfCloseTimeout = 30 * time.Second
+)
+
+// withDefaults returns c with every zero value replaced by its default. It
+// is the one place defaults are resolved.
+func (c Config) withDefaults() Config {
+	c.Listen = orDefault(c.Listen, DefaultListen)
+	c.Mode = orDefault(c.Mode, ModeTerminate)
+	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
+	c.HealthInterval = orDefault(c.HealthInterval, DefaultHealthInterval)
+	c.HealthTimeout = orDefault(c.HealthTimeout, DefaultHealthTimeout)
+	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	c.HalfCloseTimeout = orDefault(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
+	c.Backends = append([]Backend(nil), c.Backends...)
+	for i := range c.Backends {
+		c.Backends[i].Name = orDefault(c.Backends[i].Name, c.Backends[i].Addr)
+	}
+	return c
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Validate reports the first field that is wrong, by its yaml name.
+func (c *Config) Validate() error {
+	if c.Listen != "" {
+		if _, err := checkHostPort(c.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if err := validateBackends(c.Backends); err != nil {
+		return err
+	}
+	if c.Mode != "" && c.Mode != ModeTerminate && c.Mode != ModePassthrough {
+		return fmt.Errorf("mode: %q is neither %q nor %q", c.Mode, ModeTerminate, ModePassthrough)
+	}
+	if err := validateDurations(c); err != nil {
+		return err
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return errors.New("cert, key: set both or neither")
+	}
+	return nil
+}
+
+func validateBackends(backends []Backend) error {
+	if len(backends) == 0 {
+		return errors.New("backends: at least one is required")
+	}
+	seen := make(map[string]int, len(backends))
+	for i, b := range backends {
+		if b.Addr == "" {
+			return fmt.Errorf("backends[%d].addr: required", i)
+		}
+		port, err := checkHostPort(b.Addr)
+		if err != nil {
+			return fmt.Errorf("backends[%d].addr: %w", i, err)
+		}
+		if port == 0 {
+			return fmt.Errorf("backends[%d].addr: %q: port 0 cannot be dialled", i, b.Addr)
+		}
+		name := orDefault(b.Name, b.Addr)
+		if j, dup := seen[name]; dup {
+			return fmt.Errorf("backends[%d].name: %q is also backends[%d]", i, name, j)
+		}
+		seen[name] = i
+	}
+	return nil
+}
+
+func validateDurations(c *Config) error {
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"dial_timeout", c.DialTimeout},
+		{"health_interval", c.HealthInterval},
+		{"health_timeout", c.HealthTimeout},
+		{"handshake_timeout", c.HandshakeTimeout},
+		{"half_close_timeout", c.HalfCloseTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%s: %v is negative", d.field, d.v)
+		}
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a numeric port and returns the
+// port; the host may be empty (all interfaces) or a name resolved at dial
+// time.
+func checkHostPort(addr string) (uint16, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return uint16(n), nil
+}

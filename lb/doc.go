@@ -1,0 +1,28 @@
+// Package lb is krbfarm's L4 (TCP) load balancer: the box in front of the
+// farm that a Windows shop would buy. It accepts client connections on one
+// front door and forwards each, whole, to one backend chosen round-robin
+// among those whose active TCP health check passes. One client connection
+// maps to one backend connection for its whole life, so connection-bound
+// authentication (NTLM, Kerberos with authPersistNonNTLM) keeps working.
+//
+// Two modes:
+//   - "terminate" (the default): TLS ends here; backends see plaintext.
+//   - "passthrough": bytes are forwarded untouched (TLS ends at the
+//     backend); the copy runs between raw TCP sockets so Linux uses splice(2).
+//
+// Typical use:
+//
+//	srv, err := lb.New(lb.Config{
+//		Listen:   "127.0.0.1:8443",
+//		Backends: []lb.Backend{{Name: "web1", Addr: "127.0.0.1:8081"}, {Name: "web2", Addr: "127.0.0.1:8082"}},
+//		CertFile: "sso.pem",
+//		KeyFile:  "sso-key.pem",
+//	}, nil, log)
+//	if err != nil { ... }
+//	defer srv.Close()
+//	err = srv.ListenAndServe(ctx) // returns nil once ctx is done or Close is called
+//
+// Each connection ends with one Info log line carrying remote, upstream,
+// bytes_in, bytes_out, duration and close (why it ended); payloads are never
+// logged. Status reports each backend's health and counters.
+package lb

@@ -1,0 +1,120 @@
+package lb
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// copyResult is how one direction of a proxied connection ended.
+type copyResult struct {
+	n         int64
+	err       error // nil: the source sent EOF
+	toBackend bool
+}
+
+// pipeResult is how a whole proxied connection ended.
+type pipeResult struct {
+	in, out int64  // bytes client to backend, backend to client
+	reason  string // see closeReason
+	err     error  // set only when the reason is "error"
+}
+
+// pipe proxies between client and up in both directions until both end.
+// When one direction ends cleanly, proxyCopy has half-closed its
+// destination, and the other direction may go on (a client that sent its
+// request and shut down its write side still gets the reply) but only for
+// HalfCloseTimeout, so a half-open peer cannot hold the connection forever.
+// When one direction fails, both connections are closed at once.
+func (s *Server) pipe(client, up net.Conn) pipeResult {
+	done := make(chan copyResult, 2)
+	go proxyCopy(done, up, client, true)
+	go proxyCopy(done, client, up, false)
+	first := <-done
+	if first.err == nil {
+		rest := up // the direction left reads from the backend
+		if !first.toBackend {
+			rest = client
+		}
+		_ = rest.SetReadDeadline(time.Now().Add(s.cfg.HalfCloseTimeout))
+	} else {
+		rawConn(client).Close()
+		up.Close()
+	}
+	second := <-done
+	res := pipeResult{in: first.n, out: second.n}
+	if !first.toBackend {
+		res.in, res.out = second.n, first.n
+	}
+	res.reason, res.err = closeReason(first, second)
+	return res
+}
+
+// proxyCopy copies src to dst until src ends; on a clean end it
+// half-closes dst so the peer sees EOF too. It is a named function so
+// goroutine dumps say what is running. Between two *net.TCPConn, io.Copy
+// reaches TCPConn.ReadFrom, which splices in the kernel; callers must pass
+// the raw connections, not wrappers, for that to happen.
+func proxyCopy(done chan<- copyResult, dst, src net.Conn, toBackend bool) {
+	n, err := io.Copy(dst, src)
+	if err == nil {
+		// An error here (the peer is already gone) shows up on the other
+		// direction, which the half-close deadline bounds anyway.
+		_ = closeWrite(dst)
+	}
+	done <- copyResult{n: n, err: err, toBackend: toBackend}
+}
+
+// closeWrite shuts down the write side of c: a TCP FIN, preceded by a TLS
+// close_notify on a *tls.Conn (whose CloseWrite sends only the alert).
+// Connections without half-close are closed.
+func closeWrite(c net.Conn) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		err := tc.CloseWrite()
+		return errors.Join(err, closeWrite(tc.NetConn()))
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
+// rawConn returns the TCP connection under a TLS one, to close it without
+// the TLS alert that could block on a peer that does not read.
+func rawConn(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
+}
+
+// closeReason names why a connection ended: "eof" (both sides finished),
+// "half-close timeout", "reset", "timeout", "closed" or "error". Resets,
+// EOF and closed connections are normal ends, not errors.
+func closeReason(first, second copyResult) (string, error) {
+	if first.err == nil {
+		if second.err != nil && errors.Is(second.err, os.ErrDeadlineExceeded) {
+			return "half-close timeout", nil
+		}
+		return classify(second.err)
+	}
+	return classify(first.err)
+}
+
+func classify(err error) (string, error) {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof", nil
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset", nil
+	case errors.Is(err, net.ErrClosed):
+		return "closed", nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout", nil
+	}
+	return "error", err
+}

@@ -1,0 +1,251 @@
+package lb
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	tlsterm "github.com/krbfarm/krbfarm/tls"
+	"go.uber.org/zap"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe called after Close.
+var ErrServerClosed = errors.New("lb: server closed")
+
+// Server is the load balancer: it accepts client connections and proxies
+// each to one backend. Create it with New.
+type Server struct {
+	cfg     Config // defaults resolved
+	tlsConf *tls.Config
+	log     *zap.Logger
+	pool    *pool
+
+	ctx    context.Context // the server's life; Close cancels it
+	cancel context.CancelFunc
+	health sync.Once
+
+	mu        sync.Mutex
+	closed    bool
+	addr      net.Addr
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	handlers  sync.WaitGroup
+}
+
+// New checks cfg and returns a Server. In terminate mode it uses tlsConf if
+// not nil, and otherwise loads cfg.CertFile and cfg.KeyFile; in passthrough
+// mode tlsConf is ignored. log may be nil (no logging).
+func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("lb config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Mode != ModeTerminate {
+		tlsConf = nil
+	} else if tlsConf == nil {
+		var err error
+		if tlsConf, err = loadTLS(cfg); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{
+		cfg:       cfg,
+		tlsConf:   tlsConf,
+		log:       log,
+		pool:      newPool(cfg, &RoundRobin{}, log),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[net.Conn]struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func loadTLS(cfg Config) (*tls.Config, error) {
+	if cfg.CertFile == "" {
+		return nil, errors.New("lb config: terminate mode needs a certificate: set cert and key, pass a *tls.Config, or use mode passthrough")
+	}
+	cert, err := tlsterm.LoadKeyPair(cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("lb config: %w", err)
+	}
+	return tlsterm.ServerConfig(cert), nil
+}
+
+// ListenAndServe listens on cfg.Listen and serves there; see Serve.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return &addrInUseError{addr: s.cfg.Listen, err: err}
+		}
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// addrInUseError says what to do about a taken front-door port.
+type addrInUseError struct {
+	addr string
+	err  error
+}
+
+func (e *addrInUseError) Error() string {
+	return fmt.Sprintf("listen %s: address already in use: pick another --listen", e.addr)
+}
+
+func (e *addrInUseError) Unwrap() error { return e.err }
+
+// Serve accepts connections on ln and proxies them until ctx is done or
+// Close is called, and then returns nil; when ctx is done it closes the
+// whole server. The first call starts the health checks. Serve takes
+// ownership of ln and may be called for several listeners.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.addListener(ln) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.removeListener(ln)
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	s.health.Do(func() { s.pool.start(s.ctx) })
+	return s.acceptLoop(ln)
+}
+
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err == nil {
+			backoff = 0
+			s.startConn(conn)
+			continue
+		}
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		if !isTemporary(err) {
+			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+		}
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		s.log.Warn("accept failed; retrying", zap.Duration("backoff", backoff), zap.Error(err))
+		if !s.pause(backoff) {
+			return nil
+		}
+	}
+}
+
+// isTemporary is true for accept errors worth retrying: EMFILE, ENFILE,
+// ECONNABORTED and the like.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// pause waits d, or less if the server closes; it reports whether the
+// server is still open.
+func (s *Server) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) startConn(conn net.Conn) {
+	if !s.track(conn, &s.handlers) {
+		conn.Close()
+		return
+	}
+	go func() {
+		defer s.handlers.Done()
+		defer s.untrack(conn)
+		s.handle(s.ctx, conn)
+	}()
+}
+
+// Close stops accepting, closes every proxied connection, stops the health
+// checks and waits for all of them to finish. It is safe to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.handlers.Wait()
+	s.pool.wait()
+	return nil
+}
+
+// Addr is the address of the first listener Serve was given; nil before.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Status reports each backend, in configuration order.
+func (s *Server) Status() []BackendStatus { return s.pool.status() }
+
+func (s *Server) addListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.addr == nil {
+		s.addr = ln.Addr()
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) removeListener(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+	ln.Close()
+}
+
+// track registers a connection so Close can end it, and adds one to wg if
+// not nil, under the same lock so Close never waits on a stale count. It
+// returns false once the server is closed.
+func (s *Server) track(c net.Conn, wg *sync.WaitGroup) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	if wg != nil {
+		wg.Add(1)
+	}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	c.Close()
+}
