@@ -1,0 +1,77 @@
+package backend
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Name: "server1", Keytab: "/k"}
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string // "" = valid
+	}{
+		{"minimal", func(*Config) {}, ""},
+		{"full", func(c *Config) { c.SPN, c.Realm, c.Listen = testSPN, testRealm, "127.0.0.1:8081" }, ""},
+		{"no name", func(c *Config) { c.Name = "" }, "name is required"},
+		{"no keytab", func(c *Config) { c.Keytab = "" }, "keytab is required"},
+		{"bad listen", func(c *Config) { c.Listen = "8081" }, "listen"},
+		{"spn with realm", func(c *Config) { c.SPN = testSPN + "@R" }, "drop the @REALM"},
+		{"spn without host", func(c *Config) { c.SPN = "HTTP" }, "service/host"},
+		{"realm with @", func(c *Config) { c.Realm = "@R" }, "realm"},
+		{"negative skew", func(c *Config) { c.MaxClockSkew = -time.Second }, "max_clock_skew"},
+		{"negative header", func(c *Config) { c.MaxHeaderBytes = -1 }, "max_header_bytes"},
+		{"cert without key", func(c *Config) { c.TLSCert = "/c" }, "tls_key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.mod(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate: %v; want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate: %v; want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	tests := []struct {
+		name, path string
+		want       Config
+		err        string
+	}{
+		{name: "good", path: write("good.yaml", "name: server2\nkeytab: /k\nspn: HTTP/sso.x\nmax_clock_skew: 2m\nclock_offset: -10m\n"),
+			want: Config{Name: "server2", Keytab: "/k", SPN: "HTTP/sso.x", MaxClockSkew: 2 * time.Minute, ClockOffset: -10 * time.Minute}},
+		{name: "unknown field", path: write("typo.yaml", "name: s\nkeytab: /k\nkeytabs: /k\n"), err: "keytabs"},
+		{name: "empty", path: write("empty.yaml", ""), err: "name is required"},
+		{name: "missing", path: filepath.Join(dir, "nope.yaml"), err: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadConfig(tt.path)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("LoadConfig: %v; want error containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("LoadConfig = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
