@@ -1,0 +1,47 @@
+package lb
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// BenchmarkProxy measures passthrough throughput over loopback: one
+// connection, bytes written by the client, echoed by the backend, read
+// back by the client. SetBytes counts one direction.
+func BenchmarkProxy(b *testing.B) {
+	be := listen(b)
+	serve(be, func(c net.Conn) {
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, HealthInterval: time.Hour}, nil, nil)
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	chunk := make([]byte, 128<<10)
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	wrote := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < b.N && err == nil; i++ {
+			_, err = c.Write(chunk)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		wrote <- err
+	}()
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		b.Fatal(err)
+	}
+	if want := int64(b.N) * int64(len(chunk)); n != want {
+		b.Fatalf("read %d bytes; want %d", n, want)
+	}
+}
