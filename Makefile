@@ -1,0 +1,39 @@
+# krbfarm: `make demo` runs a farm end to end; `make test` runs every test.
+# Both install what is missing first (see scripts/deps.sh).
+
+GO      ?= go
+BIN     := bin/krbfarm
+PKGS    := ./...
+
+.PHONY: all deps build demo up test test-short vet bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/krbfarm
+
+demo: deps build
+	./$(BIN) demo
+
+up: deps build
+	./$(BIN) up
+
+vet:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
+
+test: deps vet
+	$(GO) test -race -count=1 $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what krbfarm's demo and tests need on Debian/Ubuntu, if missing:
+# the MIT Kerberos KDC, admin tools and clients, and curl. As root it runs
+# apt-get; otherwise it uses sudo when available, or says what to run.
+set -euo pipefail
+
+pkgs=(krb5-kdc krb5-admin-server krb5-user curl)
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have krb5kdc      || need+=(krb5-kdc)
+have kdb5_util    || need+=(krb5-kdc)
+have kadmin.local || need+=(krb5-admin-server)
+have kinit        || need+=(krb5-user)
+have curl         || need+=(curl)
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "deps: Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install) and put it on PATH" >&2
+  exit 1
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+# shellcheck disable=SC2207
+need=($(printf '%s\n' "${need[@]}" | sort -u))
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${need[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: missing ${need[*]} and no apt-get here: install MIT Kerberos (krb5kdc, kdb5_util, kadmin.local, kinit) and curl with your package manager" >&2
+  exit 1
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  echo "deps: installing ${need[*]}"
+  sh -c "$cmd"
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  echo "deps: installing ${need[*]} with sudo"
+  sudo sh -c "$cmd"
+else
+  echo "deps: missing Debian packages: ${need[*]}" >&2
+  echo "deps: install them as root:  sudo sh -c '$cmd'" >&2
+  exit 1
+fi
