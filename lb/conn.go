@@ -29,8 +29,9 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	defer s.pool.release(u)
-	if !s.track(up, nil) {
+	if !s.track(up, nil) { // Close ran while we dialled
 		up.Close()
+		s.logNoBackend(remote, start, err)
 		return
 	}
 	defer s.untrack(up)

@@ -36,11 +36,15 @@ func (s *Server) pipe(client, up net.Conn) pipeResult {
 	go proxyCopy(done, client, up, false)
 	first := <-done
 	if first.err == nil {
-		rest := up // the direction left reads from the backend
+		// The direction left reads from rest and writes to sink; bound
+		// both so neither a silent nor a non-reading peer holds it.
+		rest, sink := up, client
 		if !first.toBackend {
-			rest = client
+			rest, sink = client, up
 		}
-		_ = rest.SetReadDeadline(time.Now().Add(s.cfg.HalfCloseTimeout))
+		deadline := time.Now().Add(s.cfg.HalfCloseTimeout)
+		_ = rest.SetReadDeadline(deadline)
+		_ = sink.SetWriteDeadline(deadline)
 	} else {
 		rawConn(client).Close()
 		up.Close()
