@@ -64,6 +64,13 @@ type LBConfig struct {
 	// Mode is "terminate" (TLS ends at the LB; the default) or
 	// "passthrough" (the backends serve TLS themselves).
 	Mode string `yaml:"mode"`
+	// Cert and Key are a certificate and key (PEM files) for the FQDN to use
+	// instead of one minted by the lab CA. "" = mint one.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// CA is the PEM file of the CA that signed Cert, for clients (farm.json's
+	// ca_cert). "" = the system's roots. Ignored without Cert.
+	CA string `yaml:"ca"`
 }
 
 // Defaults documented for users; the CLI's `up` uses DefaultListen.
@@ -132,6 +139,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort)
 	case c.LB.Mode != "terminate" && c.LB.Mode != "passthrough":
 		return fmt.Errorf("lb.mode %q: use terminate or passthrough", c.LB.Mode)
+	}
+	if (c.LB.Cert == "") != (c.LB.Key == "") {
+		return fmt.Errorf("lb.cert and lb.key: give both files, or neither to use the lab CA")
 	}
 	if _, _, err := net.SplitHostPort(c.LB.Listen); err != nil {
 		return fmt.Errorf("lb.listen %q: use host:port, e.g. %s", c.LB.Listen, DefaultListen)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/lb"
+	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
 
 // Farm is a running farm: realm and KDC, hosts, and the load balancer.
@@ -25,6 +26,7 @@ type Farm struct {
 	URL    string // the front door, https://<FQDN>:<port>/
 	CAFile string // the lab CA's certificate (PEM)
 
+	ca       *tlsterm.CA
 	log      *zap.Logger
 	progress func(step string, took time.Duration)
 	keepDir  bool

@@ -15,6 +15,7 @@ import (
 
 	"github.com/krbfarm/krbfarm/lab"
 	"github.com/krbfarm/krbfarm/lab/labtest"
+	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
 
 // kinit logs the farm's first user in with the real MIT kinit and returns
@@ -225,5 +226,31 @@ func TestStartErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStaticCertificate(t *testing.T) {
+	// A certificate the user brings, signed by their own CA.
+	dir := t.TempDir()
+	ca, err := tlsterm.NewCA(filepath.Join(dir, "their-ca.pem"), filepath.Join(dir, "their-ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := filepath.Join(dir, "sso.pem"), filepath.Join(dir, "sso-key.pem")
+	if err := ca.Issue([]string{lab.DefaultFQDN}, cert, key); err != nil {
+		t.Fatal(err)
+	}
+	farm := labtest.Start(t, lab.Config{LB: lab.LBConfig{Cert: cert, Key: key, CA: filepath.Join(dir, "their-ca.pem")}})
+	c, err := lab.NewClient(lab.ClientConfig{
+		Krb5Conf: farm.Realm.Krb5Conf, User: "alice", Password: "alice-password",
+		SPN: farm.Config.SPN(), CAFile: filepath.Join(dir, "their-ca.pem"), DialAddr: farm.LBAddr(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Get(context.Background(), farm.URL)
+	if err != nil || res.Status != 200 {
+		t.Fatalf("with the user's certificate: %+v %v; want 200", res, err)
 	}
 }

@@ -58,12 +58,23 @@ func (f *Farm) makeCerts(context.Context, *tools) error {
 	if err != nil {
 		return err
 	}
+	f.ca = ca
+	if f.Config.LB.Cert != "" {
+		f.CAFile = f.Config.LB.CA
+		return nil
+	}
 	names := []string{f.Config.FQDN, "localhost", "127.0.0.1"}
 	return ca.Issue(names, f.certFile(), f.keyFile())
 }
 
-func (f *Farm) certFile() string { return filepath.Join(f.Dir, "tls", f.Config.FQDN+".pem") }
-func (f *Farm) keyFile() string  { return filepath.Join(f.Dir, "tls", f.Config.FQDN+"-key.pem") }
+// certFile and keyFile are the FQDN's certificate: the user's, or the lab's.
+func (f *Farm) certFile() string {
+	return or(f.Config.LB.Cert, filepath.Join(f.Dir, "tls", f.Config.FQDN+".pem"))
+}
+
+func (f *Farm) keyFile() string {
+	return or(f.Config.LB.Key, filepath.Join(f.Dir, "tls", f.Config.FQDN+"-key.pem"))
+}
 
 // startHosts gives each host a copy of the shared keytab and its config,
 // and starts them all at once.
@@ -73,14 +84,13 @@ func (f *Farm) startHosts(ctx context.Context, _ *tools) error {
 		return err
 	}
 	passthrough := f.Config.LB.Mode == "passthrough"
-	ca, err := tlsterm.NewCA(f.CAFile, filepath.Join(f.Dir, "tls", "ca-key.pem"))
-	if err != nil {
-		return err
-	}
 	errc := make(chan error, len(f.Config.Backends))
 	for _, b := range f.Config.Backends {
 		h := newHost(f.Dir, b.Name, exe)
-		h.TLS, h.ca = passthrough, ca.CertPool()
+		h.TLS = passthrough
+		if f.Config.LB.Cert == "" {
+			h.ca = f.ca.CertPool()
+		}
 		f.Hosts = append(f.Hosts, h)
 		if err := f.prepareHost(h); err != nil {
 			return err
@@ -174,7 +184,7 @@ func (f *Farm) waitFrontDoor(ctx context.Context, _ *tools) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 		resp, err := hc.Do(req)
 		if err != nil {
-			return fmt.Errorf("front door %s: %w", f.URL, err)
+			return fmt.Errorf("front door %s: %w (with your own certificate, name its CA with lb.ca / --ca)", f.URL, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Negotiate") {

@@ -24,6 +24,9 @@ type farmFlags struct {
 	user     string
 	password string
 	krbPath  string
+	cert     string
+	key      string
+	ca       string
 }
 
 func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
@@ -38,6 +41,9 @@ func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
 	f.StringSliceVar(&ff.backends, "backend", []string{"server1", "server2"}, "backend host names (repeat or comma-separate)")
 	f.StringVar(&ff.user, "user", lab.DefaultUser, "user account to create")
 	f.StringVar(&ff.password, "password", "", "the user's password (default <user>-password)")
+	f.StringVar(&ff.cert, "cert", "", "certificate PEM for the FQDN (default: minted by the lab CA)")
+	f.StringVar(&ff.key, "key", "", "the certificate's key PEM")
+	f.StringVar(&ff.ca, "ca", "", "CA PEM that signed --cert, for clients (default: system roots)")
 	f.StringVar(&ff.krbPath, "krb-path", "", "where to find krb5kdc, kdb5_util, kadmin.local (default $PATH and /usr/sbin)")
 }
 
@@ -63,6 +69,9 @@ func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	apply("listen", &c.LB.Listen, ff.listen)
 	apply("mode", &c.LB.Mode, ff.mode)
 	apply("krb-path", &c.KrbPath, ff.krbPath)
+	apply("cert", &c.LB.Cert, ff.cert)
+	apply("key", &c.LB.Key, ff.key)
+	apply("ca", &c.LB.CA, ff.ca)
 	if set("kdc-port") || c.KDCPort == 0 {
 		c.KDCPort = ff.kdcPort
 	}

@@ -161,3 +161,15 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+func TestBackendUnreadableKeytab(t *testing.T) {
+	bin := buildKrbfarm(t)
+	missing := filepath.Join(t.TempDir(), "nope.keytab")
+	out, err := exec.Command(bin, "backend", "--name", "server1", "--keytab", missing, "--spn", "HTTP/sso.krbfarm.localhost").CombinedOutput()
+	if err == nil {
+		t.Fatalf("backend with a missing keytab started; output %s", out)
+	}
+	if !strings.Contains(string(out), missing) {
+		t.Errorf("error %q does not name the keytab path", out)
+	}
+}
