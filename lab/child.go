@@ -6,25 +6,40 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/backend"
 )
 
+// ConfigEnv names, in a backend process the lab starts, its backend.yaml:
+// on SIGHUP the host re-reads its clock_offset there and reloads its keytab.
+const ConfigEnv = "KRBFARM_BACKEND_CONFIG"
+
 // RunBackend is the body of a backend process: it serves the site that
 // cfg describes until ctx ends. With listenFD > 0 it serves on that
 // inherited listener (how the lab starts hosts); otherwise on the config's
 // Listen address. When started by the lab (ChildEnv set) it also ends when
-// its standard input closes, so a host never outlives the farm that made it.
+// its standard input closes, so a host never outlives the farm that made it,
+// and it reloads on SIGHUP (see ConfigEnv).
 func RunBackend(ctx context.Context, cfg backend.Config, listenFD int, log *zap.Logger) error {
-	site, err := backend.New(cfg, log)
+	var offset atomic.Int64
+	offset.Store(int64(cfg.ClockOffset))
+	cfg.ClockOffset = 0 // carried by the clock, so a reload can change it
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	site, err := backend.New(cfg, log, backend.WithClock(clock))
 	if err != nil {
 		return err
 	}
 	defer site.Close()
 	if os.Getenv(ChildEnv) != "" {
 		ctx = cancelOnStdinEOF(ctx)
+		go reloadOnHUP(ctx, site, &offset, os.Getenv(ConfigEnv), log)
 	}
 	if listenFD <= 0 {
 		return site.ListenAndServe(ctx)
@@ -34,6 +49,38 @@ func RunBackend(ctx context.Context, cfg backend.Config, listenFD int, log *zap.
 		return fmt.Errorf("listen-fd %d: %w", listenFD, err)
 	}
 	return site.Serve(ctx, ln)
+}
+
+// reloadOnHUP reloads the keytab and the clock offset on each SIGHUP, then
+// acknowledges by copying the lab's "reload" file to "reloaded" next to the
+// config, so the lab knows the host has the new keys before it goes on.
+func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, cfgPath string, log *zap.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if cfgPath != "" {
+			if c, err := backend.LoadConfig(cfgPath); err == nil {
+				offset.Store(int64(c.ClockOffset))
+			} else if log != nil {
+				log.Warn("reload config", zap.Error(err))
+			}
+		}
+		if err := site.ReloadKeytab(); err != nil && log != nil {
+			log.Warn("reload keytab", zap.Error(err))
+		}
+		if cfgPath != "" {
+			dir := filepath.Dir(cfgPath)
+			if gen, err := os.ReadFile(filepath.Join(dir, "reload")); err == nil {
+				writeAtomic(filepath.Join(dir, "reloaded"), gen, 0o600)
+			}
+		}
+	}
 }
 
 // cancelOnStdinEOF returns a context that ends when standard input closes:

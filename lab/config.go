@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -55,6 +56,13 @@ type User struct {
 // BackendConfig is one host of the farm.
 type BackendConfig struct {
 	Name string `yaml:"name"` // host name, e.g. server1; required
+	// IIS is the site's Windows Authentication settings (identity,
+	// useKernelMode, useAppPoolCredentials), written inline as IIS names
+	// them. The zero value is the recommended farm: the pool runs as the
+	// shared account, which decrypts tickets.
+	IIS IISSettings `yaml:",inline"`
+	// ClockOffset is this host's clock error, e.g. 10m. 0 = none.
+	ClockOffset time.Duration `yaml:"clock_offset"`
 }
 
 // LBConfig is the load balancer in front of the backends.

@@ -126,7 +126,8 @@ func (f *Farm) prepareDir() error {
 	return err
 }
 
-// provision creates the realm, its accounts and the shared keytab.
+// provision creates the realm, its users, and the directory (service and
+// machine accounts, SPNs) that the KDC and host keytabs follow.
 func (f *Farm) provision(ctx context.Context, t *tools) error {
 	port, err := kdcPort(f.Config.KDCPort)
 	if err != nil {
@@ -140,19 +141,17 @@ func (f *Farm) provision(ctx context.Context, t *tools) error {
 	for _, u := range f.Config.Users {
 		qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(u.Password), u.Name))
 	}
-	// The shared account holds the SPN; its key derives from its password,
-	// as the key AD issues tickets with derives from the account's password.
-	qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(f.Config.ServicePassword), f.Config.ServiceAccount))
-	qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(f.Config.ServicePassword), f.Config.SPN()))
 	if _, err := f.Realm.Kadmin(ctx, qs...); err != nil {
 		return err
 	}
-	return f.Realm.ExportKeytab(ctx, f.keytabPath(), f.Config.SPN())
+	d := newDirectory(f.Config)
+	if err := d.Save(f.Dir); err != nil {
+		return err
+	}
+	// Each SPN's key derives from its holder's password, as the key AD
+	// issues tickets with derives from the account's password.
+	return syncKDC(ctx, f.Realm, d)
 }
-
-// keytabPath is where the shared account's keytab is exported once, before
-// a copy goes to every host.
-func (f *Farm) keytabPath() string { return filepath.Join(f.Dir, "kdc", "svc.keytab") }
 
 func (f *Farm) startKDC(ctx context.Context, _ *tools) error {
 	return f.Realm.Start(ctx)

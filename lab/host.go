@@ -64,7 +64,7 @@ func (h *Host) start(ctx context.Context) error {
 	defer f.Close()
 	cmd := exec.Command(h.exe, "backend", "--config", h.Config, "--listen-fd", "3")
 	cmd.ExtraFiles = []*os.File{f}
-	cmd.Env = append(os.Environ(), ChildEnv+"=backend")
+	cmd.Env = append(os.Environ(), ChildEnv+"=backend", ConfigEnv+"="+h.Config)
 	p, err := startProcess("backend "+h.Name, cmd, h.LogPath, "")
 	if err != nil {
 		return err

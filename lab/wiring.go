@@ -108,10 +108,17 @@ func (f *Farm) prepareHost(h *Host) error {
 	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 		return err
 	}
-	if err := copyFile(f.keytabPath(), h.Keytab, 0o600); err != nil {
-		return fmt.Errorf("give %s the keytab: %w", h.Name, err)
+	d, err := LoadDirectory(f.Dir)
+	if err != nil {
+		return err
 	}
-	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, SPN: f.Config.SPN(), Realm: f.Config.Realm}
+	hs := d.Host(h.Name)
+	if err := writeHostKeytab(d, hs, h.Keytab); err != nil {
+		return fmt.Errorf("give %s its keytab: %w", h.Name, err)
+	}
+	// No SPN pinned: like http.sys, the host accepts a ticket for any SPN
+	// whose key it holds (an alias SPN registered on its account works).
+	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset}
 	if h.TLS {
 		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
 	}
@@ -192,12 +199,4 @@ func (f *Farm) waitFrontDoor(ctx context.Context, _ *tools) error {
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(dst, b, mode)
 }

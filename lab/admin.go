@@ -1,0 +1,166 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/krbfarm/krbfarm/backend"
+)
+
+// Admin changes a farm's directory and makes the KDC and the hosts follow
+// at once, as a domain admin's change reaches a real domain: the KDC
+// database is rewritten with kadmin.local (krb5kdc reads it per request),
+// host keytabs are rewritten and each host process reloads on SIGHUP.
+// It works on a farm run by this process (Farm.Admin) or by another
+// (OpenAdmin on its state dir).
+type Admin struct {
+	Dir   string // the state dir
+	FQDN  string
+	realm *Realm
+	hosts []hostRef
+}
+
+type hostRef struct {
+	name, dir, keytab, config string
+	pid                       int
+}
+
+// Admin returns an Admin for this farm.
+func (f *Farm) Admin() *Admin {
+	a := &Admin{Dir: f.Dir, FQDN: f.Config.FQDN, realm: f.Realm}
+	for _, h := range f.Hosts {
+		a.hosts = append(a.hosts, hostRef{name: h.Name, dir: h.Dir, keytab: h.Keytab, config: h.Config, pid: h.PID()})
+	}
+	return a
+}
+
+// OpenAdmin returns an Admin for the farm running in stateDir, found by
+// its farm.json. krbPath is where to find kadmin.local ("" = default).
+func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
+	in, err := ReadInfo(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	t, err := findTools(krbPath, false)
+	if err != nil {
+		return nil, err
+	}
+	r := &Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, tools: t}
+	r.LogPath = filepath.Join(r.Dir, "kdc.log")
+	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, realm: r}
+	for _, b := range in.Backends {
+		dir := filepath.Dir(b.Keytab)
+		a.hosts = append(a.hosts, hostRef{name: b.Name, dir: dir, keytab: b.Keytab, config: filepath.Join(dir, "backend.yaml"), pid: b.PID})
+	}
+	return a, nil
+}
+
+// Realm is the farm's KDC.
+func (a *Admin) Realm() *Realm { return a.realm }
+
+// Directory reads the current directory.
+func (a *Admin) Directory() (*Directory, error) { return LoadDirectory(a.Dir) }
+
+// Update changes the directory with fn under a lock and, if fn succeeds,
+// saves it and makes the KDC and every host follow before returning.
+func (a *Admin) Update(ctx context.Context, fn func(*Directory) error) error {
+	unlock, err := lockFile(filepath.Join(a.Dir, "directory.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	d, err := LoadDirectory(a.Dir)
+	if err != nil {
+		return err
+	}
+	if err := fn(d); err != nil {
+		return err
+	}
+	if err := d.Save(a.Dir); err != nil {
+		return err
+	}
+	return a.apply(ctx, d)
+}
+
+// apply makes the KDC and hosts match d.
+func (a *Admin) apply(ctx context.Context, d *Directory) error {
+	if err := syncKDC(ctx, a.realm, d); err != nil {
+		return err
+	}
+	for _, h := range a.hosts {
+		hs := d.Host(h.name)
+		if hs == nil {
+			continue
+		}
+		if err := a.applyHost(d, hs, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
+	if err := writeHostKeytab(d, hs, h.keytab); err != nil {
+		return fmt.Errorf("host %s keytab: %w", h.name, err)
+	}
+	if err := writeClockOffset(h.config, hs.ClockOffset); err != nil {
+		return fmt.Errorf("host %s config: %w", h.name, err)
+	}
+	if h.pid == 0 {
+		return nil
+	}
+	return reloadHost(h, 5*time.Second)
+}
+
+// writeClockOffset updates clock_offset in a host's backend.yaml.
+func writeClockOffset(path string, off time.Duration) error {
+	cfg, err := backend.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	if cfg.ClockOffset == off {
+		return nil
+	}
+	cfg.ClockOffset = off
+	return (&Host{Config: path}).writeConfig(cfg)
+}
+
+// reloadHost asks a host process to reload (SIGHUP) and waits, bounded, for
+// it to acknowledge the request's generation in its "reloaded" file.
+func reloadHost(h hostRef, timeout time.Duration) error {
+	gen := strconv.FormatInt(time.Now().UnixNano(), 10)
+	if err := writeAtomic(filepath.Join(h.dir, "reload"), []byte(gen), 0o600); err != nil {
+		return err
+	}
+	if err := syscall.Kill(h.pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("host %s (pid %d) reload: %w", h.name, h.pid, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(filepath.Join(h.dir, "reloaded"))
+		if strings.TrimSpace(string(b)) == gen {
+			return nil
+		}
+		time.Sleep(2 * time.Millisecond) // polling an acknowledgement, bounded by the deadline
+	}
+	return fmt.Errorf("host %s (pid %d) did not acknowledge the reload within %s", h.name, h.pid, timeout)
+}
+
+// lockFile takes an exclusive lock, waiting for it, and returns its release.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}

@@ -1,0 +1,261 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Account kinds in the Directory.
+const (
+	KindUser    = "user"
+	KindService = "service" // a shared service account, e.g. svc-web
+	KindMachine = "machine" // a host's computer account, e.g. SERVER1$
+)
+
+// DefaultEnctypes are the keys an account gets (AES only, as
+// msDS-SupportedEncryptionTypes 0x18).
+var defaultEnctypes = []string{"aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"}
+
+// Account is one security principal of the domain, as Active Directory
+// holds it: a password, a key version and the SPNs registered on it.
+type Account struct {
+	Name     string   `json:"name"` // sAMAccountName: alice, svc-web, SERVER1$
+	Kind     string   `json:"kind"` // user, service or machine
+	Password string   `json:"password"`
+	KVNO     int      `json:"kvno"`     // msDS-KeyVersionNumber; a password reset adds 1
+	Enctypes []string `json:"enctypes"` // the keys it has, MIT names
+	SPNs     []string `json:"spns"`     // servicePrincipalName values
+}
+
+// Directory is the lab's model of the domain the KDC serves, with each
+// host's IIS settings. It is persisted as DIR/directory.json; the KDC
+// database and every host keytab are derived from it (see Admin).
+type Directory struct {
+	Realm    string      `json:"realm"`
+	NetBIOS  string      `json:"netbios"` // domain short name, as in CORP\svc-web
+	Service  string      `json:"service_account"`
+	Accounts []*Account  `json:"accounts"`
+	Hosts    []*HostSite `json:"hosts"`
+}
+
+// HostSite is what one IIS host knows and how it is set up.
+type HostSite struct {
+	Name        string        `json:"name"`    // server1
+	Machine     string        `json:"machine"` // its computer account, SERVER1$
+	IIS         IISSettings   `json:"iis"`
+	ClockOffset time.Duration `json:"clock_offset"`
+	// Creds is the password and kvno this host last received for each
+	// account it may decrypt with (a keytab push updates it; a machine
+	// updates its own). A host with an old entry holds a stale keytab.
+	Creds map[string]Cred `json:"creds"`
+	// KeytabEnctypes, if set, limits the enctypes written to the host's
+	// keytab (e.g. an RC4-only keytab made with ktpass -crypto RC4-HMAC-NT).
+	KeytabEnctypes []string `json:"keytab_enctypes,omitempty"`
+}
+
+// Cred is a password and the kvno it produced.
+type Cred struct {
+	Password string `json:"password"`
+	KVNO     int    `json:"kvno"`
+}
+
+// MachineAccount is the computer account name of a host: SERVER1$.
+func MachineAccount(host string) string { return strings.ToUpper(host) + "$" }
+
+// newDirectory builds the domain a fresh farm starts with: its users, the
+// shared service account holding HTTP/<fqdn>, and one machine account per
+// host with its default HOST/ SPNs.
+func newDirectory(c Config) *Directory {
+	d := &Directory{Realm: c.Realm, NetBIOS: strings.SplitN(c.Realm, ".", 2)[0], Service: c.ServiceAccount}
+	for _, u := range c.Users {
+		d.Accounts = append(d.Accounts, &Account{Name: u.Name, Kind: KindUser, Password: u.Password, KVNO: 1, Enctypes: defaultEnctypes})
+	}
+	svc := &Account{Name: c.ServiceAccount, Kind: KindService, Password: c.ServicePassword, KVNO: 1, Enctypes: defaultEnctypes,
+		SPNs: []string{c.SPN()}}
+	d.Accounts = append(d.Accounts, svc)
+	for _, b := range c.Backends {
+		m := &Account{Name: MachineAccount(b.Name), Kind: KindMachine, Password: randomPassword(), KVNO: 1, Enctypes: defaultEnctypes,
+			SPNs: []string{"HOST/" + b.Name, "HOST/" + b.Name + "." + c.domain()}}
+		d.Accounts = append(d.Accounts, m)
+		h := &HostSite{Name: b.Name, Machine: m.Name, IIS: b.IIS, ClockOffset: b.ClockOffset, Creds: map[string]Cred{}}
+		d.Hosts = append(d.Hosts, h)
+	}
+	for _, h := range d.Hosts {
+		for _, name := range []string{h.Machine, c.ServiceAccount} {
+			a := d.Account(name)
+			h.Creds[a.Name] = Cred{Password: a.Password, KVNO: a.KVNO}
+		}
+	}
+	return d
+}
+
+// Account finds an account by any of the names Windows accepts:
+// svc-web, CORP\svc-web, svc-web@REALM, SERVER1$, server1$ (case-insensitive).
+func (d *Directory) Account(name string) *Account {
+	if _, after, ok := strings.Cut(name, `\`); ok {
+		name = after
+	}
+	name, _, _ = strings.Cut(name, "@")
+	for _, a := range d.Accounts {
+		if strings.EqualFold(a.Name, name) {
+			return a
+		}
+	}
+	return nil
+}
+
+// Host returns the host called name, or nil.
+func (d *Directory) Host(name string) *HostSite {
+	for _, h := range d.Hosts {
+		if strings.EqualFold(h.Name, name) {
+			return h
+		}
+	}
+	return nil
+}
+
+// Qualified is the account as Windows shows it: CORP\svc-web.
+func (d *Directory) Qualified(a *Account) string { return d.NetBIOS + `\` + a.Name }
+
+// Holders lists the accounts that hold spn (case-insensitive, as AD).
+func (d *Directory) Holders(spn string) []*Account {
+	var out []*Account
+	for _, a := range d.Accounts {
+		if slices.ContainsFunc(a.SPNs, func(s string) bool { return strings.EqualFold(s, spn) }) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Duplicates maps every SPN held by more than one account to its holders.
+func (d *Directory) Duplicates() map[string][]*Account {
+	out := map[string][]*Account{}
+	for _, spn := range d.allSPNs() {
+		if hs := d.Holders(spn); len(hs) > 1 {
+			out[spn] = hs
+		}
+	}
+	return out
+}
+
+// allSPNs lists every registered SPN once, lower-cased, sorted.
+func (d *Directory) allSPNs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range d.Accounts {
+		for _, s := range a.SPNs {
+			if k := strings.ToLower(s); !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DuplicateSPNError is setspn -S refusing an SPN another account holds.
+type DuplicateSPNError struct {
+	SPN     string
+	Holders []string // qualified names
+}
+
+func (e *DuplicateSPNError) Error() string {
+	return fmt.Sprintf("Duplicate SPN found, aborting operation: %s is held by %s", e.SPN, strings.Join(e.Holders, ", "))
+}
+
+// NoAccountError names an account that does not exist.
+type NoAccountError struct{ Name string }
+
+func (e *NoAccountError) Error() string {
+	return fmt.Sprintf("account %q not found in the directory: list them with `krbfarm account list`", e.Name)
+}
+
+// AddSPN registers spn on account. With check (setspn -S) it refuses an SPN
+// held by any account, this one included; without (setspn -A) it adds it
+// anyway, which is how duplicates happen.
+func (d *Directory) AddSPN(spn, account string, check bool) (*Account, error) {
+	if err := validSPN(spn); err != nil {
+		return nil, err
+	}
+	a := d.Account(account)
+	if a == nil {
+		return nil, &NoAccountError{Name: account}
+	}
+	if hs := d.Holders(spn); len(hs) > 0 && check {
+		e := &DuplicateSPNError{SPN: spn}
+		for _, h := range hs {
+			e.Holders = append(e.Holders, d.Qualified(h))
+		}
+		return a, e
+	}
+	if !slices.ContainsFunc(a.SPNs, func(s string) bool { return strings.EqualFold(s, spn) }) {
+		a.SPNs = append(a.SPNs, spn)
+	}
+	return a, nil
+}
+
+// DeleteSPN removes spn from account (setspn -D).
+func (d *Directory) DeleteSPN(spn, account string) (*Account, error) {
+	a := d.Account(account)
+	if a == nil {
+		return nil, &NoAccountError{Name: account}
+	}
+	i := slices.IndexFunc(a.SPNs, func(s string) bool { return strings.EqualFold(s, spn) })
+	if i < 0 {
+		return a, fmt.Errorf("%s does not hold %s: list its SPNs with setspn -L %s", d.Qualified(a), spn, a.Name)
+	}
+	a.SPNs = slices.Delete(a.SPNs, i, i+1)
+	return a, nil
+}
+
+// ResetPassword gives account a new password; its kvno goes up by one.
+func (d *Directory) ResetPassword(account, password string) (*Account, error) {
+	a := d.Account(account)
+	if a == nil {
+		return nil, &NoAccountError{Name: account}
+	}
+	a.Password = or(password, randomPassword())
+	a.KVNO++
+	return a, nil
+}
+
+func validSPN(spn string) error {
+	svc, host, ok := strings.Cut(spn, "/")
+	if !ok || svc == "" || host == "" || strings.ContainsAny(spn, " @\"\\") {
+		return fmt.Errorf("SPN %q: use service/host, e.g. HTTP/sso.krbfarm.localhost", spn)
+	}
+	return nil
+}
+
+// directoryPath is where a state dir keeps its directory.
+func directoryPath(stateDir string) string { return filepath.Join(stateDir, "directory.json") }
+
+// LoadDirectory reads DIR/directory.json.
+func LoadDirectory(stateDir string) (*Directory, error) {
+	b, err := os.ReadFile(directoryPath(stateDir))
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w (is a farm running with --state %s?)", err, stateDir)
+	}
+	var d Directory
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("directory %s: %w", directoryPath(stateDir), err)
+	}
+	return &d, nil
+}
+
+// Save writes the directory atomically (0600: it holds lab passwords).
+func (d *Directory) Save(stateDir string) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(directoryPath(stateDir), append(b, '\n'), 0o600)
+}

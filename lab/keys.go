@@ -1,0 +1,150 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+// syncKDC makes the KDC database follow the directory. Every service and
+// machine account, and every SPN held by exactly one account, is a
+// principal whose keys derive from the holder's password at the holder's
+// kvno: so a ticket for an SPN is encrypted with its holder's key. An SPN
+// held by two accounts is removed, so the KDC answers
+// KDC_ERR_S_PRINCIPAL_UNKNOWN for it, as AD does with a duplicate.
+// Users are left alone: they were made once at provisioning.
+func syncKDC(ctx context.Context, r *Realm, d *Directory) error {
+	out, err := r.Kadmin(ctx, "listprincs")
+	if err != nil {
+		return err
+	}
+	want := map[string]*Account{} // principal name (no realm) → whose keys
+	for _, a := range d.Accounts {
+		if a.Kind != KindUser {
+			want[a.Name] = a
+		}
+	}
+	for _, spn := range d.allSPNs() {
+		if hs := d.Holders(spn); len(hs) == 1 {
+			want[spnPrincipal(spn)] = hs[0]
+		}
+	}
+	var qs []string
+	for _, line := range strings.Split(out, "\n") {
+		p := strings.TrimSpace(line)
+		if strings.ContainsAny(p, " \t") || !strings.HasSuffix(p, "@"+r.Name) {
+			continue // kadmin.local's banner and prompts
+		}
+		name := strings.TrimSuffix(p, "@"+r.Name)
+		if want[name] != nil || (strings.Contains(name, "/") && !systemPrincipal(name)) {
+			qs = append(qs, "delprinc -force "+quoteArg(name))
+		}
+	}
+	for name, a := range want {
+		qs = append(qs,
+			fmt.Sprintf("addprinc -pw %s -e %s %s", quoteArg(a.Password), quoteArg(kdcEnctypes(a.Enctypes)), quoteArg(name)),
+			fmt.Sprintf("modprinc -kvno %d %s", a.KVNO, quoteArg(name)))
+	}
+	_, err = r.Kadmin(ctx, qs...)
+	return err
+}
+
+// spnPrincipal is the MIT principal for an SPN: service part as written
+// (HTTP), host part lower-case, as AD matches SPNs case-insensitively.
+func spnPrincipal(spn string) string {
+	svc, host, _ := strings.Cut(spn, "/")
+	if strings.EqualFold(svc, "http") {
+		svc = "HTTP"
+	} else if strings.EqualFold(svc, "host") {
+		svc = "HOST"
+	}
+	return svc + "/" + strings.ToLower(host)
+}
+
+// systemPrincipal reports the KDC's own principals, never touched.
+func systemPrincipal(name string) bool {
+	for _, p := range []string{"krbtgt/", "kadmin/", "K/M", "kiprop/"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func kdcEnctypes(es []string) string {
+	var parts []string
+	for _, e := range es {
+		parts = append(parts, e+":normal")
+	}
+	return strings.Join(parts, ",")
+}
+
+// AccountKeytab is what `ktpass` exports for an account: a key for each of
+// its SPNs and for itself, from password at kvno, for each enctype.
+func AccountKeytab(realm string, a *Account, c Cred, enctypes []string) (*keytab.Keytab, error) {
+	kt := keytab.New()
+	names := []string{a.Name}
+	for _, s := range a.SPNs {
+		names = append(names, spnPrincipal(s))
+	}
+	now := time.Now()
+	for _, n := range names {
+		for _, e := range enctypes {
+			id := etypeID.EtypeSupported(e)
+			if id == 0 {
+				return nil, fmt.Errorf("enctype %q: use aes256-cts-hmac-sha1-96, aes128-cts-hmac-sha1-96 or arcfour-hmac", e)
+			}
+			if err := kt.AddEntry(n, realm, c.Password, now, uint8(c.KVNO), id); err != nil {
+				return nil, fmt.Errorf("key for %s: %w", n, err)
+			}
+		}
+	}
+	return kt, nil
+}
+
+// HostKeytab is the keytab a host decrypts with: the keys of the account
+// the IIS rule selects, as the host last received them.
+func HostKeytab(d *Directory, h *HostSite) (*keytab.Keytab, *Account, error) {
+	name := h.IIS.DecryptingAccount(d.Service, h.Machine)
+	a := d.Account(name)
+	if a == nil {
+		return nil, nil, &NoAccountError{Name: name}
+	}
+	c, ok := h.Creds[a.Name]
+	if a.Kind == KindMachine && a.Name == h.Machine || !ok {
+		// A machine keeps its own password current; an identity typed into
+		// the pool settings is current when typed.
+		c = Cred{Password: a.Password, KVNO: a.KVNO}
+		h.Creds[a.Name] = c
+	}
+	es := a.Enctypes
+	if len(h.KeytabEnctypes) > 0 {
+		es = h.KeytabEnctypes
+	}
+	kt, err := AccountKeytab(d.Realm, a, c, es)
+	return kt, a, err
+}
+
+func writeHostKeytab(d *Directory, h *HostSite, path string) error {
+	kt, _, err := HostKeytab(d, h)
+	if err != nil {
+		return err
+	}
+	return writeKeytab(kt, path)
+}
+
+func writeKeytab(kt *keytab.Keytab, path string) error {
+	b, err := kt.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(path, b, 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
+}
