@@ -22,6 +22,7 @@ import (
 type Admin struct {
 	Dir   string // the state dir
 	FQDN  string
+	Info  Info // the farm's description (farm.json)
 	realm *Realm
 	hosts []hostRef
 }
@@ -33,7 +34,7 @@ type hostRef struct {
 
 // Admin returns an Admin for this farm.
 func (f *Farm) Admin() *Admin {
-	a := &Admin{Dir: f.Dir, FQDN: f.Config.FQDN, realm: f.Realm}
+	a := &Admin{Dir: f.Dir, FQDN: f.Config.FQDN, Info: f.Info(), realm: f.Realm}
 	for _, h := range f.Hosts {
 		a.hosts = append(a.hosts, hostRef{name: h.Name, dir: h.Dir, keytab: h.Keytab, config: h.Config, pid: h.PID()})
 	}
@@ -53,7 +54,7 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	}
 	r := &Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, tools: t}
 	r.LogPath = filepath.Join(r.Dir, "kdc.log")
-	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, realm: r}
+	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, Info: in, realm: r}
 	for _, b := range in.Backends {
 		dir := filepath.Dir(b.Keytab)
 		a.hosts = append(a.hosts, hostRef{name: b.Name, dir: dir, keytab: b.Keytab, config: filepath.Join(dir, "backend.yaml"), pid: b.PID})

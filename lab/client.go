@@ -146,3 +146,51 @@ func (c *Client) Close() {
 	c.krb.Destroy()
 	c.http.CloseIdleConnections()
 }
+
+// Via returns a client for the same user and tickets that sends every
+// connection to addr (a host reached directly, not through the LB).
+func (c *Client) Via(addr string) (*Client, error) {
+	cfg := c.cfg
+	cfg.DialAddr = addr
+	hc, err := newHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, krb: c.krb, http: hc}, nil
+}
+
+// Token returns a fresh Negotiate Authorization header value for the
+// client's SPN (a new authenticator each call), e.g. to replay it.
+func (c *Client) Token() (string, error) {
+	req, _ := http.NewRequest(http.MethodGet, "http://localhost/", nil)
+	if err := spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN); err != nil {
+		return "", fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
+	}
+	return req.Header.Get("Authorization"), nil
+}
+
+// GetWithToken sends one GET to url with the given Authorization value.
+func (c *Client) GetWithToken(ctx context.Context, url, authorization string) (Result, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", authorization)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{}, err
+	}
+	defer resp.Body.Close()
+	return readResult(resp), nil
+}
+
+// ServiceTicket asks the KDC for a ticket to the client's SPN (like
+// klist get) and returns its kvno and enctype number.
+func (c *Client) ServiceTicket() (kvno int, etype int32, err error) {
+	tkt, _, err := c.krb.GetServiceTicket(c.cfg.SPN)
+	if err != nil {
+		return 0, 0, err
+	}
+	return tkt.EncPart.KVNO, tkt.EncPart.EType, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,11 +87,15 @@ func kdcEnctypes(es []string) string {
 
 // AccountKeytab is what `ktpass` exports for an account: a key for each of
 // its SPNs and for itself, from password at kvno, for each enctype.
-func AccountKeytab(realm string, a *Account, c Cred, enctypes []string) (*keytab.Keytab, error) {
+func AccountKeytab(realm string, a *Account, c Cred, enctypes []string, extra ...string) (*keytab.Keytab, error) {
 	kt := keytab.New()
 	names := []string{a.Name}
-	for _, s := range a.SPNs {
-		names = append(names, spnPrincipal(s))
+	seen := map[string]bool{a.Name: true}
+	for _, s := range append(slices.Clone(a.SPNs), extra...) {
+		if p := spnPrincipal(s); !seen[p] {
+			seen[p] = true
+			names = append(names, p)
+		}
 	}
 	now := time.Now()
 	for _, n := range names {
@@ -126,7 +131,17 @@ func HostKeytab(d *Directory, h *HostSite) (*keytab.Keytab, *Account, error) {
 	if len(h.KeytabEnctypes) > 0 {
 		es = h.KeytabEnctypes
 	}
-	kt, err := AccountKeytab(d.Realm, a, c, es)
+	// In AD one account key serves every SPN name (its salt is the
+	// account's); MIT salts by principal name, so the host gets its
+	// account's key under every web SPN of the domain. A ticket for an SPN
+	// held by another account then fails here as on Windows: MODIFIED.
+	var web []string
+	for _, s := range d.allSPNs() {
+		if strings.HasPrefix(s, "http/") {
+			web = append(web, s)
+		}
+	}
+	kt, err := AccountKeytab(d.Realm, a, c, es, web...)
 	return kt, a, err
 }
 

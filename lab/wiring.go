@@ -63,7 +63,8 @@ func (f *Farm) makeCerts(context.Context, *tools) error {
 		f.CAFile = f.Config.LB.CA
 		return nil
 	}
-	names := []string{f.Config.FQDN, "localhost", "127.0.0.1"}
+	// The wildcard lets users reach the farm by an alias (alias-name scenario).
+	names := []string{f.Config.FQDN, "*." + f.Config.domain(), "localhost", "127.0.0.1"}
 	return ca.Issue(names, f.certFile(), f.keyFile())
 }
 

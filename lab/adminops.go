@@ -1,0 +1,128 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// SetSPN registers spn on account, as setspn -S (check) or -A (no check).
+// A refused duplicate returns *DuplicateSPNError and changes nothing.
+func (a *Admin) SetSPN(ctx context.Context, spn, account string, check bool) error {
+	return a.Update(ctx, func(d *Directory) error {
+		_, err := d.AddSPN(spn, account, check)
+		return err
+	})
+}
+
+// DeleteSPN removes spn from account, as setspn -D.
+func (a *Admin) DeleteSPN(ctx context.Context, spn, account string) error {
+	return a.Update(ctx, func(d *Directory) error {
+		_, err := d.DeleteSPN(spn, account)
+		return err
+	})
+}
+
+// ResetPassword gives account a new password ("" = random) and kvno+1.
+// A machine account's own host follows at once (Windows machines change
+// their own passwords); hosts that use a shared account keep the old key
+// until the new keytab is pushed to them (PushKeytab).
+func (a *Admin) ResetPassword(ctx context.Context, account, password string) (*Account, error) {
+	var out Account
+	err := a.Update(ctx, func(d *Directory) error {
+		acct, err := d.ResetPassword(account, password)
+		if err != nil {
+			return err
+		}
+		out = *acct
+		return nil
+	})
+	return &out, err
+}
+
+// PushKeytab gives host the current keys of every account it may use, and
+// optionally the enctypes its keytab holds (nil = the account's).
+func (a *Admin) PushKeytab(ctx context.Context, host string, enctypes []string) error {
+	return a.updateHost(ctx, host, func(d *Directory, h *HostSite) error {
+		for name := range h.Creds {
+			if acct := d.Account(name); acct != nil {
+				h.Creds[name] = Cred{Password: acct.Password, KVNO: acct.KVNO}
+			}
+		}
+		h.KeytabEnctypes = enctypes
+		return nil
+	})
+}
+
+// SetKeytabEnctypes gives host a keytab with only these enctypes, at the
+// keys it already holds (e.g. an RC4-only keytab from an old ktpass).
+func (a *Admin) SetKeytabEnctypes(ctx context.Context, host string, enctypes []string) error {
+	return a.updateHost(ctx, host, func(_ *Directory, h *HostSite) error {
+		h.KeytabEnctypes = enctypes
+		return nil
+	})
+}
+
+// SetIIS changes a host's identity / useKernelMode / useAppPoolCredentials.
+// Setting an identity stores its current password in the pool (as typing it
+// into IIS Manager does).
+func (a *Admin) SetIIS(ctx context.Context, host string, fn func(*IISSettings)) error {
+	return a.updateHost(ctx, host, func(d *Directory, h *HostSite) error {
+		fn(&h.IIS)
+		name := h.IIS.PoolAccount(d.Service, h.Machine)
+		acct := d.Account(name)
+		if acct == nil {
+			return &NoAccountError{Name: name}
+		}
+		if _, ok := h.Creds[acct.Name]; !ok {
+			h.Creds[acct.Name] = Cred{Password: acct.Password, KVNO: acct.KVNO}
+		}
+		return nil
+	})
+}
+
+// SetClockOffset sets a host's clock error (its view of the time).
+func (a *Admin) SetClockOffset(ctx context.Context, host string, off time.Duration) error {
+	return a.updateHost(ctx, host, func(_ *Directory, h *HostSite) error {
+		h.ClockOffset = off
+		return nil
+	})
+}
+
+func (a *Admin) updateHost(ctx context.Context, host string, fn func(*Directory, *HostSite) error) error {
+	return a.Update(ctx, func(d *Directory) error {
+		h := d.Host(host)
+		if h == nil {
+			return fmt.Errorf("host %q: not in this farm (hosts: %s)", host, hostNames(d))
+		}
+		return fn(d, h)
+	})
+}
+
+// ExportKeytab writes account's current keys to path (0600), as ktpass.
+func (a *Admin) ExportKeytab(account, path string) (*Account, error) {
+	d, err := a.Directory()
+	if err != nil {
+		return nil, err
+	}
+	acct := d.Account(account)
+	if acct == nil {
+		return nil, &NoAccountError{Name: account}
+	}
+	kt, err := AccountKeytab(d.Realm, acct, Cred{Password: acct.Password, KVNO: acct.KVNO}, acct.Enctypes)
+	if err != nil {
+		return nil, err
+	}
+	return acct, writeKeytab(kt, path)
+}
+
+func hostNames(d *Directory) string {
+	s := ""
+	for i, h := range d.Hosts {
+		if i > 0 {
+			s += ", "
+		}
+		s += h.Name
+	}
+	return s
+}

@@ -1,0 +1,190 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Step is one administrator action, shown beside the Windows command it
+// stands for. Do returns a note to print (e.g. setspn's refusal).
+type Step struct {
+	Windows string
+	Do      func(ctx context.Context, a *Admin) (string, error)
+}
+
+// Scenario is one entry of the failure catalogue, reproduced on purpose.
+type Scenario struct {
+	Name  string
+	Title string
+	Story string
+	Cause string // the catalogue entry the doctor must name
+	// Alias, if set, is the name users browse to instead of the FQDN.
+	Alias string
+	Setup []Step // what went wrong
+	Fix   []Step // what the administrator does
+	// Symptom, if set, replaces the usual LB sample (e.g. a replay).
+	Symptom func(ctx context.Context, a *Admin, out io.Writer) (bool, error)
+	// NeedsBackend names backend features not yet available; such a
+	// scenario is listed but does not run.
+	NeedsBackend string
+}
+
+// RunResult is how a scenario run went.
+type RunResult struct {
+	Symptom, Diagnosed, Cured bool
+	Report                    *Report
+}
+
+// OK reports whether the symptom appeared, the doctor named the cause and
+// the fix cured it.
+func (r RunResult) OK() bool { return r.Symptom && r.Diagnosed && r.Cured }
+
+// Break applies the scenario's setup to a running farm, printing each step.
+func (sc *Scenario) Break(ctx context.Context, a *Admin, out io.Writer) error {
+	return runSteps(ctx, a, out, sc.Setup)
+}
+
+// Run breaks the farm, shows the symptom, diagnoses, fixes and verifies.
+func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests int) (RunResult, error) {
+	var res RunResult
+	if sc.NeedsBackend != "" {
+		return res, fmt.Errorf("scenario %s needs backend support not yet available: %s", sc.Name, sc.NeedsBackend)
+	}
+	name := a.FQDN
+	if sc.Alias != "" {
+		name = aliasName(a)
+	}
+	fmt.Fprintf(out, "Scenario %s: %s\n\n%s\n\n1. Setup (what went wrong)\n", sc.Name, sc.Title, wrap(fill(sc.Story, a), "   "))
+	if err := sc.Break(ctx, a, out); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(out, "\n2. Symptom (%d requests through the load balancer to https://%s/)\n", requests, name)
+	var err error
+	if res.Symptom, err = sc.symptom(ctx, a, out, name, requests); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(out, "\n3. Diagnosis (krbfarm doctor)\n")
+	if res.Report, err = a.Diagnose(ctx, DoctorOptions{Name: name}); err != nil {
+		return res, err
+	}
+	PrintReport(out, res.Report, "   ")
+	res.Diagnosed = res.Report.Cause == sc.Cause || (res.Report.Cause == "" && contains(res.Report.Warns, sc.Cause))
+	fmt.Fprintf(out, "\n4. Fix\n")
+	if err := runSteps(ctx, a, out, sc.Fix); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(out, "\n5. Verify\n")
+	s, err := a.SampleLB(ctx, name, requests)
+	if err != nil {
+		return res, err
+	}
+	res.Cured = s.OK()
+	fmt.Fprintf(out, "   %s\n\n", s)
+	fmt.Fprintf(out, "Result: symptom %s · diagnosis %s · fix %s\n", yes(res.Symptom, "seen", "NOT SEEN"),
+		yes(res.Diagnosed, "named "+or(sc.Cause, "healthy"), "MISSED (got "+or(res.Report.Cause, "healthy")+")"), yes(res.Cured, "cured it", "DID NOT CURE"))
+	return res, nil
+}
+
+func (sc *Scenario) symptom(ctx context.Context, a *Admin, out io.Writer, name string, n int) (bool, error) {
+	if sc.Symptom != nil {
+		return sc.Symptom(ctx, a, out)
+	}
+	s, err := a.SampleLB(ctx, name, n)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(out, "   %s\n", s)
+	if sc.Cause == "" {
+		return s.OK(), nil // healthy: the "symptom" is that all is well
+	}
+	return !s.OK(), nil
+}
+
+func runSteps(ctx context.Context, a *Admin, out io.Writer, steps []Step) error {
+	if len(steps) == 0 {
+		fmt.Fprintf(out, "   (nothing to do)\n")
+	}
+	for _, st := range steps {
+		fmt.Fprintf(out, "   > %s\n", fill(st.Windows, a))
+		note, err := st.Do(ctx, a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.Windows, err)
+		}
+		if note != "" {
+			fmt.Fprintf(out, "     %s\n", strings.ReplaceAll(note, "\n", "\n     "))
+		}
+	}
+	return nil
+}
+
+// PrintReport writes the doctor's report, one line per check.
+func PrintReport(out io.Writer, r *Report, indent string) {
+	for _, c := range r.Checks {
+		fmt.Fprintf(out, "%s%-4s  %-16s %s\n", indent, c.Status, c.Name, c.Detail)
+	}
+	fmt.Fprintf(out, "%sVerdict: %s\n", indent, r.Verdict)
+	if r.Fix != "" {
+		fmt.Fprintf(out, "%sFix:     %s\n", indent, r.Fix)
+	}
+}
+
+// FindScenario returns the scenario called name.
+func FindScenario(name string) (*Scenario, error) {
+	for _, sc := range Scenarios() {
+		if sc.Name == name {
+			return sc, nil
+		}
+	}
+	var names []string
+	for _, sc := range Scenarios() {
+		names = append(names, sc.Name)
+	}
+	return nil, fmt.Errorf("no scenario %q: choose one of %s", name, strings.Join(names, ", "))
+}
+
+// dupNote runs setspn -S and turns a refusal into setspn's own output.
+func dupNote(err error) (string, error) {
+	var dup *DuplicateSPNError
+	if errors.As(err, &dup) {
+		return fmt.Sprintf("Checking domain ...\n%s is held by: %s\nDuplicate SPN found, aborting operation!", dup.SPN, strings.Join(dup.Holders, ", ")), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return "Updated object", nil
+}
+
+func yes(b bool, y, n string) string {
+	if b {
+		return y
+	}
+	return n
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func wrap(s, indent string) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if len(line)+len(w) > 76 {
+			lines = append(lines, indent+line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, indent+line), "\n")
+}
