@@ -38,6 +38,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newBackendCmd(), newLBCmd())
+	root.AddCommand(newSetspnCmd(), newAccountCmd(), newKtpassCmd(), newKeytabCmd(), newIISCmd(), newDoctorCmd(), newScenarioCmd())
 	return root
 }
 

@@ -13,7 +13,11 @@ import (
 )
 
 func newUpCmd() *cobra.Command {
-	var ff farmFlags
+	var (
+		ff       farmFlags
+		scenario string
+		hint     bool
+	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Provision and run a farm until Ctrl-C (SIGINT) or SIGTERM",
@@ -29,14 +33,16 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir()
 			}
-			return runUp(cmd, cfg)
+			return runUp(cmd, cfg, scenario, hint)
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)
+	cmd.Flags().StringVar(&scenario, "scenario", "", "leave the farm broken as this scenario says, for practice (krbfarm scenario list)")
+	cmd.Flags().BoolVar(&hint, "hint", false, "with --scenario: say what was broken and how to fix it")
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, cfg lab.Config) error {
+func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error {
 	out := cmd.OutOrStdout()
 	log := newLogger(false, zap.WarnLevel)
 	begin := time.Now()
@@ -48,6 +54,11 @@ func runUp(cmd *cobra.Command, cfg lab.Config) error {
 	defer farm.Close()
 	fmt.Fprintf(out, "  ready in %s\n\n", time.Since(begin).Round(time.Millisecond))
 	printUsage(out, farm.Info())
+	if scenario != "" {
+		if err := breakFarm(cmd, farm, scenario, hint); err != nil {
+			return err
+		}
+	}
 	<-cmd.Context().Done()
 	fmt.Fprintf(out, "\nkrbfarm: stopping (KDC pid %d, hosts %v)\n", farm.Realm.PID(), hostPIDs(farm))
 	if err := farm.Close(); err != nil {

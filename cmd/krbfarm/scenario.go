@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/lab"
+)
+
+func newScenarioCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "scenario", Short: "Reproduce, diagnose and fix the field's failures"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "list", Short: "List the scenarios", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, sc := range lab.Scenarios() {
+				note := ""
+				if sc.NeedsBackend != "" {
+					note = "  (needs backend support: " + sc.NeedsBackend + ")"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "  %-26s %s%s\n", sc.Name, sc.Title, note)
+			}
+			return nil
+		},
+	}, newScenarioRunCmd())
+	return cmd
+}
+
+func newScenarioRunCmd() *cobra.Command {
+	var (
+		ff       farmFlags
+		requests int
+	)
+	cmd := &cobra.Command{
+		Use:   "run NAME",
+		Short: "Start a farm, break it as the scenario says, show the symptom, diagnose, fix, verify",
+		Long: `run starts a throwaway farm and walks one failure through: setup (what went
+wrong), symptom (requests through the load balancer, per backend), diagnosis
+(the doctor), fix (each action beside the Windows command it stands for),
+verify. Exit 0 only if the symptom appeared, the diagnosis named the cause
+and the fix cured it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := lab.FindScenario(args[0])
+			if err != nil {
+				return err
+			}
+			cfg, err := ff.labConfig(cmd)
+			if err != nil {
+				return err
+			}
+			farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(newLogger(false, zap.ErrorLevel)))
+			if err != nil {
+				return err
+			}
+			defer farm.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			res, err := sc.Run(ctx, farm.Admin(), cmd.OutOrStdout(), requests)
+			if err != nil {
+				return err
+			}
+			if !res.OK() {
+				return fmt.Errorf("scenario %s did not run as the catalogue says", sc.Name)
+			}
+			return nil
+		},
+	}
+	ff.register(cmd, "127.0.0.1:0")
+	cmd.Flags().IntVar(&requests, "requests", 6, "requests through the load balancer per phase")
+	return cmd
+}
+
+// breakFarm applies a scenario's setup to a farm started by `up`; the
+// diagnosis is printed only with hint.
+func breakFarm(cmd *cobra.Command, farm *lab.Farm, name string, hint bool) error {
+	sc, err := lab.FindScenario(name)
+	if err != nil {
+		return err
+	}
+	if sc.NeedsBackend != "" {
+		return fmt.Errorf("scenario %s needs backend support not yet available: %s", sc.Name, sc.NeedsBackend)
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "Scenario %s: something is wrong with this farm. Find it (krbfarm doctor --state %s) and fix it.\n", sc.Name, farm.Dir)
+	if !hint {
+		return farm.Admin().SetupQuiet(cmd.Context(), sc)
+	}
+	fmt.Fprintln(out, "Hint: what was done:")
+	if err := sc.Break(cmd.Context(), farm.Admin(), out); err != nil {
+		return err
+	}
+	if f, ok := lab.Explain(sc.Cause); ok {
+		fmt.Fprintf(out, "Hint: %s\nFix:  %s\n", f.Title, f.Fix)
+	}
+	return nil
+}
