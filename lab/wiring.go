@@ -112,6 +112,7 @@ func (f *Farm) prepareHost(h *Host) error {
 		return fmt.Errorf("give %s the keytab: %w", h.Name, err)
 	}
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, SPN: f.Config.SPN(), Realm: f.Config.Realm}
+	cfg.EventLog = EventsPath(f.Dir, h.Name)
 	if h.TLS {
 		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
 	}

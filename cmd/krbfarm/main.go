@@ -38,6 +38,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newBackendCmd(), newLBCmd())
+	root.AddCommand(newEventsCmd())
 	return root
 }
 
