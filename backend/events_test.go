@@ -64,3 +64,19 @@ func TestEventLogRotates(t *testing.T) {
 		t.Error("a nil *EventLog must discard")
 	}
 }
+
+func BenchmarkEventLogWrite(b *testing.B) {
+	l, err := OpenEventLog(filepath.Join(b.TempDir(), "e.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	e := Event{Time: time.Now(), Host: "server1", ID: EventLogonSuccess, Source: "Security", User: "alice@KRBFARM.LOCALHOST",
+		Package: "Kerberos", LogonType: LogonTypeNetwork, Remote: "127.0.0.1:54321"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Write(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
