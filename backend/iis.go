@@ -88,7 +88,7 @@ func (s *Site) poolStart() {
 	s.event(Event{ID: EventLogonFailure, Source: "Security", LogonType: LogonTypeBatch, Package: "Negotiate",
 		Status: ntstatus(StatusLogonTypeDenied), SubStatus: ntstatus(0), Reason: ReasonNoBatchRight, Message: detail})
 	s.event(Event{ID: EventPoolIdentity, Source: "WAS", Reason: ReasonNoBatchRight,
-		Message: fmt.Sprintf("The identity of application pool %s is invalid: it could not log on as a batch job. The application pool has been disabled.", s.cfg.Name)})
+		Message: fmt.Sprintf("The identity of the application pool on %s is invalid: it could not log on as a batch job (SeBatchLogonRight). The application pool has been disabled.", s.cfg.Name)})
 }
 
 // event stamps e with the host and its clock and appends it to the event
