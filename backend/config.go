@@ -16,9 +16,22 @@ import (
 const (
 	DefaultListen          = "127.0.0.1:0"
 	DefaultMaxClockSkew    = 5 * time.Minute
-	DefaultMaxHeaderBytes  = 16384 // http.sys MaxFieldLength
+	DefaultMaxFieldLength  = 16384 // http.sys MaxFieldLength
+	DefaultMaxRequestBytes = 16384 // http.sys MaxRequestBytes
 	DefaultReplayCacheSize = 1000000
+
+	// DefaultMaxHeaderBytes is the old name of DefaultMaxFieldLength.
+	DefaultMaxHeaderBytes = DefaultMaxFieldLength
 )
+
+// Providers, as IIS names them in windowsAuthentication/providers.
+const (
+	ProviderNegotiate = "Negotiate"
+	ProviderNTLM      = "NTLM"
+)
+
+// DefaultProviders is IIS's default provider list, in its order.
+func DefaultProviders() []string { return []string{ProviderNegotiate, ProviderNTLM} }
 
 // Config describes one site (one host of the farm). The zero value of every
 // optional field means the default documented next to it.
@@ -44,12 +57,53 @@ type Config struct {
 	// the load balancer passes TLS through); "" means plain HTTP.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
-	// MaxHeaderBytes is the largest request header field accepted, like
-	// http.sys MaxFieldLength; 0 means 16384. Larger headers get IIS's
-	// "400 Request Header Too Long".
-	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// ReplayCacheSize bounds the replay cache (entries); 0 means 1,000,000.
 	ReplayCacheSize int `yaml:"replay_cache_size"`
+
+	// The IIS settings below carry IIS's own names (applicationHost.config,
+	// http.sys registry values) and the rules from the field notes.
+
+	// MaxFieldLength is the largest request header field ("Name: value")
+	// accepted, like http.sys MaxFieldLength; 0 means 16384. A larger field
+	// (a Kerberos token with a big PAC: a user in many groups) gets IIS's
+	// "400 Bad Request - Request Header Too Long".
+	MaxFieldLength int `yaml:"maxFieldLength,omitempty"`
+	// MaxRequestBytes bounds the request line plus all headers, like
+	// http.sys MaxRequestBytes; 0 means 16384. Over it: the same 400.
+	MaxRequestBytes int `yaml:"maxRequestBytes,omitempty"`
+	// MaxHeaderBytes is the old name of MaxFieldLength, still read; 0 means
+	// unset. Set only one of the two.
+	MaxHeaderBytes int `yaml:"max_header_bytes,omitempty"`
+	// BatchLogonRight says whether the app pool identity holds "Log on as a
+	// batch job" (SeBatchLogonRight); absent (nil) means it does. false: the
+	// pool cannot start, so the host logs WAS event 5021 and security event
+	// 4625 (logon type 4, 0xC000015B) at start, and answers every request,
+	// /healthz included, with IIS's 503 Service Unavailable. Fix: grant the
+	// right by GPO to the account, gpupdate /force.
+	BatchLogonRight *bool `yaml:"batchLogonRight,omitempty"`
+	// AuthPersistNonNTLM: absent (nil) means true, as IIS. true: once a TCP
+	// connection authenticated with Kerberos, later requests on it need no
+	// token (session-based). false: Kerberos is checked on every request.
+	// NTLM is always connection-bound.
+	AuthPersistNonNTLM *bool `yaml:"authPersistNonNTLM,omitempty"`
+	// AuthPersistSingleRequest: true means every request must authenticate,
+	// Kerberos and NTLM alike; false (default) as IIS. Responses carry
+	// "Persistent-Auth: true|false" saying whether the connection stays
+	// authenticated.
+	AuthPersistSingleRequest bool `yaml:"authPersistSingleRequest,omitempty"`
+	// Providers lists the Windows Authentication providers in order, each
+	// sent as its own WWW-Authenticate header on a 401: "Negotiate" (SPNEGO,
+	// Kerberos) and "NTLM". Empty means [Negotiate, NTLM] as IIS. With NTLM
+	// listed, NTLM tokens (in the NTLM or the Negotiate scheme) get the NTLM
+	// handshake; without it they are refused with reason NTLM.
+	Providers []string `yaml:"providers,omitempty,flow"`
+	// NTLMUsers is a file (mode 0600) of "user:NT-hash-hex" lines that NTLMv2
+	// responses are checked against, as a domain controller would; "" means
+	// no NTLM user can log on (each try is a 4625).
+	NTLMUsers string `yaml:"ntlm_users,omitempty"`
+	// EventLog is a file the host appends Windows-like security events to,
+	// as JSON lines (4624, 4625, 5021); "" means none.
+	EventLog string `yaml:"event_log,omitempty"`
 }
 
 // withDefaults returns c with every zero optional field resolved. It is the
@@ -61,13 +115,56 @@ func (c Config) withDefaults() Config {
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = DefaultMaxClockSkew
 	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	if c.MaxFieldLength == 0 {
+		c.MaxFieldLength = c.MaxHeaderBytes
+	}
+	if c.MaxFieldLength == 0 {
+		c.MaxFieldLength = DefaultMaxFieldLength
+	}
+	c.MaxHeaderBytes = c.MaxFieldLength
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if c.ReplayCacheSize == 0 {
 		c.ReplayCacheSize = DefaultReplayCacheSize
 	}
+	if c.BatchLogonRight == nil {
+		c.BatchLogonRight = ptr(true)
+	}
+	if c.AuthPersistNonNTLM == nil {
+		c.AuthPersistNonNTLM = ptr(true)
+	}
+	if len(c.Providers) == 0 {
+		c.Providers = DefaultProviders()
+	}
+	c.Providers = canonicalProviders(c.Providers)
 	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// canonicalProviders spells each known provider as IIS does.
+func canonicalProviders(ps []string) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		for _, known := range DefaultProviders() {
+			if strings.EqualFold(p, known) {
+				p = known
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// hasProvider reports whether the resolved config lists provider p.
+func (c *Config) hasProvider(p string) bool {
+	for _, q := range c.Providers {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate reports the first field that is wrong and how to fix it.
@@ -91,6 +188,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("realm %q: must be a bare realm name, e.g. \"KRBFARM.LOCALHOST\"", c.Realm))
 	}
 	errs = append(errs, c.validateNumbers()...)
+	errs = append(errs, validateProviders(c.Providers)...)
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert and tls_key: set both to serve HTTPS, or neither for HTTP"))
 	}
@@ -105,8 +203,32 @@ func (c *Config) validateNumbers() []error {
 	if c.MaxHeaderBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_header_bytes %d: must be positive, or 0 for 16384", c.MaxHeaderBytes))
 	}
+	if c.MaxFieldLength < 0 {
+		errs = append(errs, fmt.Errorf("maxFieldLength %d: must be positive, or 0 for 16384", c.MaxFieldLength))
+	}
+	if c.MaxHeaderBytes > 0 && c.MaxFieldLength > 0 && c.MaxHeaderBytes != c.MaxFieldLength {
+		errs = append(errs, fmt.Errorf("max_header_bytes %d and maxFieldLength %d: max_header_bytes is the old name of maxFieldLength: keep only maxFieldLength", c.MaxHeaderBytes, c.MaxFieldLength))
+	}
+	if c.MaxRequestBytes < 0 {
+		errs = append(errs, fmt.Errorf("maxRequestBytes %d: must be positive, or 0 for 16384", c.MaxRequestBytes))
+	}
 	if c.ReplayCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("replay_cache_size %d: must be positive, or 0 for 1000000", c.ReplayCacheSize))
+	}
+	return errs
+}
+
+func validateProviders(ps []string) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range canonicalProviders(ps) {
+		switch {
+		case p != ProviderNegotiate && p != ProviderNTLM:
+			errs = append(errs, fmt.Errorf("providers: %q is not a provider: use Negotiate and/or NTLM", p))
+		case seen[p]:
+			errs = append(errs, fmt.Errorf("providers: %s is listed twice: list each provider once", p))
+		}
+		seen[p] = true
 	}
 	return errs
 }

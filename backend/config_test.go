@@ -3,6 +3,7 @@ package backend
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative skew", func(c *Config) { c.MaxClockSkew = -time.Second }, "max_clock_skew"},
 		{"negative header", func(c *Config) { c.MaxHeaderBytes = -1 }, "max_header_bytes"},
 		{"cert without key", func(c *Config) { c.TLSCert = "/c" }, "tls_key"},
+		{"providers", func(c *Config) { c.Providers = []string{"ntlm", "Negotiate"} }, ""},
+		{"unknown provider", func(c *Config) { c.Providers = []string{"Kerberos"} }, "not a provider"},
+		{"provider twice", func(c *Config) { c.Providers = []string{"NTLM", "ntlm"} }, "listed twice"},
+		{"negative maxFieldLength", func(c *Config) { c.MaxFieldLength = -1 }, "maxFieldLength"},
+		{"negative maxRequestBytes", func(c *Config) { c.MaxRequestBytes = -1 }, "maxRequestBytes"},
+		{"old and new header names differ", func(c *Config) { c.MaxHeaderBytes, c.MaxFieldLength = 1, 2 }, "old name of maxFieldLength"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,6 +46,14 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate: %v; want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := Config{MaxHeaderBytes: 100}.withDefaults()
+	if c.MaxFieldLength != 100 || c.MaxRequestBytes != 16384 || !*c.BatchLogonRight || !*c.AuthPersistNonNTLM ||
+		c.AuthPersistSingleRequest || !reflect.DeepEqual(c.Providers, []string{"Negotiate", "NTLM"}) {
+		t.Errorf("defaults %+v; want maxFieldLength from max_header_bytes, 16384, batch right, persist, [Negotiate NTLM]", c)
 	}
 }
 
@@ -56,6 +71,11 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "good", path: write("good.yaml", "name: server2\nkeytab: /k\nspn: HTTP/sso.x\nmax_clock_skew: 2m\nclock_offset: -10m\n"),
 			want: Config{Name: "server2", Keytab: "/k", SPN: "HTTP/sso.x", MaxClockSkew: 2 * time.Minute, ClockOffset: -10 * time.Minute}},
+		{name: "IIS names", path: write("iis.yaml", "name: s\nkeytab: /k\nbatchLogonRight: false\nauthPersistNonNTLM: false\nauthPersistSingleRequest: true\nmaxFieldLength: 65534\nmaxRequestBytes: 65534\nproviders: [Negotiate]\nntlm_users: /u\nevent_log: /e\n"),
+			want: Config{Name: "s", Keytab: "/k", BatchLogonRight: ptr(false), AuthPersistNonNTLM: ptr(false), AuthPersistSingleRequest: true,
+				MaxFieldLength: 65534, MaxRequestBytes: 65534, Providers: []string{"Negotiate"}, NTLMUsers: "/u", EventLog: "/e"}},
+		{name: "old max_header_bytes", path: write("old.yaml", "name: s\nkeytab: /k\nmax_header_bytes: 100\n"),
+			want: Config{Name: "s", Keytab: "/k", MaxHeaderBytes: 100}},
 		{name: "unknown field", path: write("typo.yaml", "name: s\nkeytab: /k\nkeytabs: /k\n"), err: "keytabs"},
 		{name: "empty", path: write("empty.yaml", ""), err: "name is required"},
 		{name: "missing", path: filepath.Join(dir, "nope.yaml"), err: "no such file"},
@@ -69,7 +89,7 @@ func TestLoadConfig(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("LoadConfig = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

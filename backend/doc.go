@@ -3,10 +3,23 @@
 // held in memory, with its own per-site replay cache and a clock that can be
 // skewed, and says exactly why a ticket was refused.
 //
-// Every refusal is answered with 401 and "WWW-Authenticate: Negotiate" and
-// logged once, at Warn, with the stable keys backend, remote, reason (the
-// Kerberos error name, e.g. KRB_AP_ERR_MODIFIED), code and detail. Tokens,
-// tickets and keys are never logged.
+// Every refusal is answered with 401 and one WWW-Authenticate header per
+// provider ("Negotiate", "NTLM"), logged once, at Warn, with the stable keys
+// backend, remote, reason (the Kerberos error name, e.g.
+// KRB_AP_ERR_MODIFIED), code and detail, and written as a Windows-like
+// security event 4625 (NTSTATUS status and sub-status, e.g. 0xC0000133 for
+// clock skew) when Config.EventLog is set. Successful logons are event 4624
+// (package Kerberos or NTLM). Tokens, tickets, keys and hashes are never
+// logged.
+//
+// The site also plays the IIS settings that matter in a farm, with IIS's
+// names: batchLogonRight (false: 503 on every request, WAS event 5021),
+// authPersistNonNTLM and authPersistSingleRequest (a connection stays
+// authenticated, held per TCP connection; the Persistent-Auth header says
+// so), maxFieldLength and maxRequestBytes (http.sys limits: 400 "Request
+// Header Too Long"), and providers. With NTLM a provider, NTLM messages get
+// the real handshake on their connection (CHALLENGE, then an NTLMv2 check
+// against Config.NTLMUsers, written with WriteNTLMUsers).
 //
 // Typical use:
 //

@@ -23,6 +23,15 @@ const (
 	ReasonMalformed    = "MALFORMED_TOKEN"
 	ReasonNoAuth       = "NO_AUTH"
 	ReasonHeaderTooBig = "HEADER_TOO_LONG"
+
+	// NTLM failures, with their 4625 sub-status.
+	ReasonNTLMNoUser      = "NTLM_NO_SUCH_USER"   // 0xC0000064
+	ReasonNTLMBadPassword = "NTLM_WRONG_PASSWORD" // 0xC000006A
+	ReasonNTLMNoChallenge = "NTLM_NO_CHALLENGE"   // AUTHENTICATE on a connection that got no challenge
+	ReasonNTLMv1          = "NTLM_V1_REFUSED"     // only NTLMv2 is accepted (LmCompatibilityLevel 5)
+
+	// ReasonNoBatchRight: the app pool identity lacks SeBatchLogonRight.
+	ReasonNoBatchRight = "LOGON_TYPE_NOT_GRANTED"
 )
 
 // AuthError is why a Negotiate token was refused. Code is the Kerberos

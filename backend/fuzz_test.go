@@ -49,3 +49,37 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzNTLM feeds NTLM messages to the header decoder, the AUTHENTICATE
+// parser and the logon check (with a challenge pending): any input gives an
+// *AuthError or a valid identity, never a panic.
+func FuzzNTLM(f *testing.F) {
+	kt := newKeytab(f, testSPN, testPass, 2, aes256)
+	s, _ := newSite(f, "server1", writeKeytab(f, kt), func(c *Config) { c.NTLMUsers = ntlmUsersFile(f) })
+	chal := []byte("12345678")
+	ch := buildNTLMChallenge(chal, 0, s.ntlmNames, time.Now())
+	f.Add(ntlmType1())
+	f.Add(ch)
+	f.Add(ntlmClient{user: "alice", domain: "D", password: "alice-password"}.authenticate(f, ch))
+	f.Add(ntlmClient{user: "alice", password: "x", v1: true}.authenticate(f, ch))
+	f.Add([]byte("NTLMSSP\x00\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		b64 := base64.StdEncoding.EncodeToString(msg)
+		for _, h := range []string{"NTLM " + b64, "Negotiate " + b64} {
+			ntlmToken(h)
+		}
+		if a, err := parseNTLMAuthenticate(msg); err == nil && a == nil {
+			t.Fatal("nil message without error")
+		}
+		cs := &connState{}
+		cs.setChallenge(chal, s.verifier.now())
+		id, err := s.ntlmLogon(cs, msg, "127.0.0.1:1")
+		var ae *AuthError
+		if err == nil && (id == nil || id.User == "" || id.Mechanism != "NTLM") {
+			t.Fatalf("nil error with identity %+v", id)
+		}
+		if err != nil && !errors.As(err, &ae) {
+			t.Fatalf("error %T %v is not an *AuthError", err, err)
+		}
+	})
+}

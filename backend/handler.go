@@ -6,28 +6,56 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
 )
 
-// ServeHTTP answers /healthz without authentication and every other path
-// only with a valid Negotiate token, like IIS with Windows Authentication.
+// ServeHTTP behaves like IIS with Windows Authentication: http.sys header
+// limits first, then the app pool (503 when its identity cannot log on),
+// /healthz without authentication, and every other path only for a user
+// authenticated by a token or, when persisted, earlier on the connection.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Backend", s.cfg.Name)
+	if s.headersTooLarge(w, r) {
+		return
+	}
+	if !*s.cfg.BatchLogonRight {
+		s.serviceUnavailable(w, r)
+		return
+	}
 	if r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprint(w, "ok")
 		return
 	}
-	if name, n := longestHeader(r); n > s.cfg.MaxHeaderBytes {
-		s.headerTooLong(w, r, name, n)
-		return
-	}
+	cs := connStateOf(r.Context())
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if id := cs.persisted(); id != nil {
+			w.Header().Set("Persistent-Auth", "true")
+			s.writeIdentity(w, r, id, true)
+			return
+		}
 		s.log.Debug("negotiate challenge", zap.String("remote", r.RemoteAddr))
-		challenge(w, "401 - Unauthorized: this site requires Windows Authentication (Negotiate).")
+		s.challenge(w, "401 - Unauthorized: this site requires Windows Authentication (Negotiate).")
+		return
+	}
+	s.authenticate(w, r, cs, h)
+}
+
+// authenticate checks the request's token: an NTLM handshake message when
+// NTLM is a provider, else a Kerberos AP-REQ.
+func (s *Site) authenticate(w http.ResponseWriter, r *http.Request, cs *connState, h string) {
+	cs.keep(nil) // a new token replaces what the connection held
+	if t, ok := ntlmToken(h); ok && s.cfg.hasProvider(ProviderNTLM) {
+		s.serveNTLM(w, r, cs, t)
+		return
+	}
+	scheme, _, _ := strings.Cut(strings.TrimSpace(h), " ")
+	if strings.EqualFold(scheme, ProviderNegotiate) && !s.cfg.hasProvider(ProviderNegotiate) {
+		s.refuse(w, r, malformed("Negotiate is not an enabled provider of this site (providers: %s)", strings.Join(s.cfg.Providers, ", ")))
 		return
 	}
 	id, err := s.verifier.Verify(h, r.RemoteAddr)
@@ -37,10 +65,34 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Debug("authenticated", zap.String("remote", r.RemoteAddr), zap.String("user", id.User),
 		zap.Int("kvno", id.KVNO), zap.String("enctype", id.EncType))
-	s.writeIdentity(w, r, id)
+	s.loggedOn(w, r, cs, id, "")
 }
 
-// refuse logs the one Warn line for a refused token and sends the challenge.
+// loggedOn records a successful logon (event 4624), keeps it on the
+// connection when the persistence rules say so, and answers 200.
+func (s *Site) loggedOn(w http.ResponseWriter, r *http.Request, cs *connState, id *Identity, msg string) {
+	persist := s.persists(id.Mechanism)
+	if persist {
+		cs.keep(id)
+	}
+	s.event(Event{ID: EventLogonSuccess, Source: "Security", User: id.User, Package: id.Mechanism,
+		LogonType: LogonTypeNetwork, Remote: r.RemoteAddr, Message: msg})
+	w.Header().Set("Persistent-Auth", strconv.FormatBool(persist))
+	s.writeIdentity(w, r, id, false)
+}
+
+// persists applies IIS's rule: authPersistSingleRequest forgets every
+// logon after its request; otherwise NTLM always stays on the connection
+// and Kerberos does when authPersistNonNTLM is true.
+func (s *Site) persists(mechanism string) bool {
+	if s.cfg.AuthPersistSingleRequest {
+		return false
+	}
+	return mechanism == mechNTLM || *s.cfg.AuthPersistNonNTLM
+}
+
+// refuse logs the one Warn line and the 4625 event for a refused token,
+// and sends the challenge.
 func (s *Site) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *AuthError
 	if !errors.As(err, &ae) {
@@ -51,53 +103,44 @@ func (s *Site) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		zap.String("reason", ae.Name),
 		zap.Int32("code", ae.Code),
 		zap.String("detail", ae.Detail))
-	challenge(w, "401 - Unauthorized: access is denied due to invalid credentials.")
+	status, sub := failureStatus(ae)
+	s.event(Event{ID: EventLogonFailure, Source: "Security", Package: failurePackage(ae), LogonType: LogonTypeNetwork,
+		Remote: r.RemoteAddr, Status: ntstatus(status), SubStatus: ntstatus(sub), Reason: ae.Name, Message: ae.Detail})
+	s.challenge(w, "401 - Unauthorized: access is denied due to invalid credentials.")
 }
 
-func challenge(w http.ResponseWriter, body string) {
-	w.Header().Set("WWW-Authenticate", "Negotiate")
+// failurePackage names the authentication package a refusal came from.
+func failurePackage(ae *AuthError) string {
+	switch {
+	case ae.Code != 0:
+		return mechKerberos
+	case strings.HasPrefix(ae.Name, "NTLM"):
+		return mechNTLM
+	}
+	return ProviderNegotiate
+}
+
+// challenge answers 401 with one WWW-Authenticate header per provider.
+func (s *Site) challenge(w http.ResponseWriter, body string) {
+	for _, p := range s.cfg.Providers {
+		w.Header().Add("WWW-Authenticate", p)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
 	fmt.Fprintln(w, body)
 }
 
-// longestHeader returns the name and size ("Name: value") of the largest
-// header field, which http.sys limits with MaxFieldLength.
-func longestHeader(r *http.Request) (string, int) {
-	var name string
-	var max int
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			if n := len(k) + 2 + len(v); n > max {
-				name, max = k, n
-			}
-		}
-	}
-	return name, max
-}
-
-func (s *Site) headerTooLong(w http.ResponseWriter, r *http.Request, name string, n int) {
-	s.log.Warn("request header too long",
-		zap.String("remote", r.RemoteAddr),
-		zap.String("reason", ReasonHeaderTooBig),
-		zap.Int32("code", 0),
-		zap.String("detail", fmt.Sprintf("header %s is %d bytes, limit %d (max_header_bytes, like http.sys MaxFieldLength): a big Kerberos token means a user in many groups", name, n, s.cfg.MaxHeaderBytes)))
-	w.Header().Set("Content-Type", "text/html; charset=us-ascii")
-	w.Header().Set("Connection", "close")
-	w.WriteHeader(http.StatusBadRequest)
-	fmt.Fprint(w, "<h2>Bad Request - Request Header Too Long</h2>\n<hr><p>HTTP Error 400. The size of the request headers is too long.</p>\n")
-}
-
 // response is the JSON body of an authenticated request.
 type response struct {
-	Backend string `json:"backend"`
+	Backend   string `json:"backend"`
+	Persisted bool   `json:"persisted,omitempty"` // authenticated earlier on this connection
 	*Identity
 }
 
-func (s *Site) writeIdentity(w http.ResponseWriter, r *http.Request, id *Identity) {
+func (s *Site) writeIdentity(w http.ResponseWriter, r *http.Request, id *Identity, persisted bool) {
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(response{Backend: s.cfg.Name, Identity: id})
+		json.NewEncoder(w).Encode(response{Backend: s.cfg.Name, Persisted: persisted, Identity: id})
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -106,7 +149,7 @@ func (s *Site) writeIdentity(w http.ResponseWriter, r *http.Request, id *Identit
 	for _, kv := range [][2]string{
 		{"backend", s.cfg.Name}, {"user", id.User}, {"mechanism", id.Mechanism},
 		{"spn", id.SPN}, {"realm", id.Realm}, {"kvno", fmt.Sprint(id.KVNO)},
-		{"enctype", id.EncType}, {"remote", id.Remote},
+		{"enctype", id.EncType}, {"remote", id.Remote}, {"persisted", strconv.FormatBool(persisted)},
 	} {
 		fmt.Fprintf(w, "<dt>%s</dt><dd>%s</dd>\n", e(kv[0]), e(kv[1]))
 	}

@@ -39,6 +39,10 @@ type Site struct {
 	cfg      Config
 	log      *zap.Logger
 	verifier *Verifier
+	events   *EventLog // nil: no event log
+
+	ntlmUsers ntlmUsers // NTLM accounts and their NT hashes
+	ntlmNames ntlmNames // names sent in NTLM challenges
 
 	mu      sync.Mutex
 	servers map[*http.Server]struct{}
@@ -64,13 +68,37 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
-		cfg:      cfg,
-		log:      log.With(zap.String("backend", cfg.Name)),
-		verifier: NewVerifier(cfg, kt, o.clock),
-		servers:  make(map[*http.Server]struct{}),
+		cfg:       cfg,
+		log:       log.With(zap.String("backend", cfg.Name)),
+		verifier:  NewVerifier(cfg, kt, o.clock),
+		ntlmNames: newNTLMNames(cfg.Name, cfg.Realm),
+		servers:   make(map[*http.Server]struct{}),
+	}
+	if err := s.openFiles(); err != nil {
+		return nil, err
 	}
 	s.warnMissingSPN(kt)
+	s.poolStart()
 	return s, nil
+}
+
+// openFiles loads the NTLM users and opens the event log, as configured.
+func (s *Site) openFiles() error {
+	if s.cfg.NTLMUsers != "" {
+		u, err := loadNTLMUsers(s.cfg.NTLMUsers)
+		if err != nil {
+			return err
+		}
+		s.ntlmUsers = u
+	}
+	if s.cfg.EventLog != "" {
+		l, err := OpenEventLog(s.cfg.EventLog)
+		if err != nil {
+			return err
+		}
+		s.events = l
+	}
+	return nil
 }
 
 // warnMissingSPN logs when the keytab has no key for the configured SPN:
@@ -140,10 +168,19 @@ func (s *Site) newServer(ctx context.Context) *http.Server {
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    serverHeaderLimit(s.cfg),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       withConnState,
 		ErrorLog:          errLog,
 	}
+}
+
+// serverHeaderLimit is net/http's own header limit: well above the
+// http.sys limits, so that requests over them get IIS's 400 from the
+// handler rather than net/http's 431; far above them, net/http's 431 bounds
+// memory.
+func serverHeaderLimit(c Config) int {
+	return max(c.MaxFieldLength, c.MaxRequestBytes) + 64<<10
 }
 
 // track registers srv, or reports false if the Site is closed.
@@ -177,5 +214,6 @@ func (s *Site) Close() error {
 	for _, srv := range servers {
 		errs = append(errs, srv.Close())
 	}
+	errs = append(errs, s.events.Close())
 	return errors.Join(errs...)
 }

@@ -107,12 +107,17 @@ func TestServeHTTP(t *testing.T) {
 		{name: "garbage bytes", auth: func(*testing.T) string { return negotiate([]byte("YII garbage")) }, status: 401, reason: ReasonMalformed},
 		{name: "empty Negotiate", auth: func(*testing.T) string { return "Negotiate" }, status: 401, reason: ReasonMalformed},
 		{name: "Basic scheme", auth: func(*testing.T) string { return "Basic YWxpY2U6cHc=" }, status: 401, reason: ReasonMalformed},
-		{name: "NTLM type 1", auth: func(*testing.T) string { return negotiate(ntlmType1()) }, status: 401, reason: ReasonNTLM},
-		{name: "NTLM scheme", auth: func(*testing.T) string { return "NTLM " + base64.StdEncoding.EncodeToString(ntlmType1()) },
+		{name: "NTLM type 1, Kerberos only", mod: kerberosOnly, auth: func(*testing.T) string { return negotiate(ntlmType1()) },
 			status: 401, reason: ReasonNTLM},
-		{name: "NTLM in SPNEGO", auth: func(t *testing.T) string {
+		{name: "NTLM scheme, Kerberos only", mod: kerberosOnly,
+			auth:   func(*testing.T) string { return "NTLM " + base64.StdEncoding.EncodeToString(ntlmType1()) },
+			status: 401, reason: ReasonNTLM},
+		{name: "NTLM in SPNEGO, Kerberos only", mod: kerberosOnly, auth: func(t *testing.T) string {
 			return negotiate(spnegoInit(t, []asn1.ObjectIdentifier{oidNTLM()}, ntlmType1()))
 		}, status: 401, reason: ReasonNTLM},
+		{name: "Kerberos, NTLM only", mod: func(c *Config) { c.Providers = []string{"NTLM"} },
+			auth:   func(t *testing.T) string { return mint(t, ticketSpec{kdc: f.kdc}) },
+			status: 401, reason: ReasonMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,14 +140,17 @@ func TestServeHTTP(t *testing.T) {
 	}
 }
 
+// kerberosOnly leaves NTLM out of the providers.
+func kerberosOnly(c *Config) { c.Providers = []string{ProviderNegotiate} }
+
 func checkResponse(t *testing.T, w *httptest.ResponseRecorder, status int) {
 	t.Helper()
 	if got := w.Header().Get("X-Backend"); got != "server1" {
 		t.Errorf("X-Backend = %q; want %q", got, "server1")
 	}
 	if status == 401 {
-		if got := w.Header().Get("WWW-Authenticate"); got != "Negotiate" {
-			t.Errorf("WWW-Authenticate = %q; want %q", got, "Negotiate")
+		if got := w.Header().Values("WWW-Authenticate"); len(got) == 0 || !strings.HasPrefix(got[0], "Negotiate") && got[0] != "NTLM" {
+			t.Errorf("WWW-Authenticate = %q; want the providers", got)
 		}
 		return
 	}

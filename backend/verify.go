@@ -20,7 +20,7 @@ type Identity struct {
 	Realm     string    `json:"realm"`     // service realm
 	KVNO      int       `json:"kvno"`      // key version that decrypted the ticket
 	EncType   string    `json:"enctype"`   // e.g. "aes256-cts-hmac-sha1-96"
-	Mechanism string    `json:"mechanism"` // always "Kerberos"
+	Mechanism string    `json:"mechanism"` // "Kerberos", or "NTLM" after an NTLM handshake
 	Remote    string    `json:"remote"`    // peer address as given to Verify
 	AuthTime  time.Time `json:"auth_time"` // when the client authenticated to the KDC
 	EndTime   time.Time `json:"end_time"`  // ticket expiry
@@ -120,7 +120,7 @@ func newIdentity(req *messages.APReq, kvno int, remote string) *Identity {
 		Realm:     t.Realm,
 		KVNO:      kvno,
 		EncType:   etypeName(t.EncPart.EType),
-		Mechanism: "Kerberos",
+		Mechanism: mechKerberos,
 		Remote:    remote,
 		AuthTime:  t.DecryptedEncPart.AuthTime,
 		EndTime:   t.DecryptedEncPart.EndTime,

@@ -39,7 +39,13 @@ type BackendInfo struct {
 	Addr   string `json:"addr"`
 	Keytab string `json:"keytab"`
 	Log    string `json:"log"`
+	Events string `json:"events"` // Windows-like security events, JSON lines (krbfarm events)
 	PID    int    `json:"pid"`
+}
+
+// EventsPath is where host name writes its events in stateDir.
+func EventsPath(stateDir, name string) string {
+	return filepath.Join(stateDir, "logs", name+".events.jsonl")
 }
 
 // UserInfo is one user in Info. Lab passwords are shown on purpose: this is
@@ -59,7 +65,7 @@ func (f *Farm) Info() Info {
 		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
 	}
 	for _, h := range f.Hosts {
-		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, PID: h.PID()})
+		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, Events: EventsPath(f.Dir, h.Name), PID: h.PID()})
 	}
 	for _, u := range f.Config.Users {
 		in.Users = append(in.Users, UserInfo{Principal: u.Name + "@" + f.Config.Realm, Password: u.Password})

@@ -120,6 +120,7 @@ func (f *Farm) prepareHost(h *Host) error {
 	// No SPN pinned: like http.sys, the host accepts a ticket for any SPN
 	// whose key it holds (an alias SPN registered on its account works).
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset}
+	cfg.EventLog = EventsPath(f.Dir, h.Name)
 	if h.TLS {
 		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
 	}

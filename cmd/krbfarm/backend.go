@@ -12,6 +12,7 @@ func newBackendCmd() *cobra.Command {
 	var (
 		file     string
 		cfg      backend.Config
+		iis      iisFlags
 		listenFD int
 	)
 	cmd := &cobra.Command{
@@ -29,6 +30,7 @@ every refusal. GET /healthz answers 200 for load balancers.`,
 			if err != nil {
 				return err
 			}
+			iis.apply(cmd, &c)
 			log := newLogger(true, zap.InfoLevel)
 			defer log.Sync()
 			return lab.RunBackend(cmd.Context(), c, listenFD, log)
@@ -44,6 +46,7 @@ every refusal. GET /healthz answers 200 for load balancers.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "the certificate's key")
 	f.DurationVar(&cfg.ClockOffset, "clock-offset", 0, "this host's clock error, e.g. 10m (for skew practice)")
+	iis.register(cmd)
 	f.IntVar(&listenFD, "listen-fd", 0, "serve on this inherited listener fd (used by the lab)")
 	f.MarkHidden("listen-fd")
 	return cmd
@@ -75,4 +78,53 @@ func mergeBackendConfig(cmd *cobra.Command, file string, flags backend.Config) (
 		c.ClockOffset = flags.ClockOffset
 	}
 	return c, nil
+}
+
+// iisFlags are the IIS settings of a host, named as IIS names them.
+type iisFlags struct {
+	batchRight, persistNonNTLM, singleRequest bool
+	maxField, maxRequest                      int
+	providers                                 []string
+	ntlmUsers, eventLog                       string
+}
+
+func (i *iisFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&i.batchRight, "batch-logon-right", true, "batchLogonRight: false = the pool identity lacks \"Log on as a batch job\": 503 on every request, WAS 5021")
+	f.BoolVar(&i.persistNonNTLM, "auth-persist-non-ntlm", true, "authPersistNonNTLM: Kerberos authenticates once per TCP connection")
+	f.BoolVar(&i.singleRequest, "auth-persist-single-request", false, "authPersistSingleRequest: every request must authenticate")
+	f.IntVar(&i.maxField, "max-field-length", 0, "maxFieldLength: largest header field in bytes (default 16384, as http.sys)")
+	f.IntVar(&i.maxRequest, "max-request-bytes", 0, "maxRequestBytes: largest request line + headers (default 16384, as http.sys)")
+	f.StringSliceVar(&i.providers, "providers", nil, "providers in order, each a WWW-Authenticate header (default Negotiate,NTLM)")
+	f.StringVar(&i.ntlmUsers, "ntlm-users", "", "file (0600) of user:NT-hash lines for NTLM logons")
+	f.StringVar(&i.eventLog, "event-log", "", "append Windows-like security events (4624/4625/5021) to this file")
+}
+
+// apply lays the IIS flags given on the command line over c.
+func (i *iisFlags) apply(cmd *cobra.Command, c *backend.Config) {
+	set := cmd.Flags().Changed
+	if set("batch-logon-right") {
+		c.BatchLogonRight = &i.batchRight
+	}
+	if set("auth-persist-non-ntlm") {
+		c.AuthPersistNonNTLM = &i.persistNonNTLM
+	}
+	if set("auth-persist-single-request") {
+		c.AuthPersistSingleRequest = i.singleRequest
+	}
+	if set("max-field-length") {
+		c.MaxFieldLength, c.MaxHeaderBytes = i.maxField, 0
+	}
+	if set("max-request-bytes") {
+		c.MaxRequestBytes = i.maxRequest
+	}
+	if set("providers") {
+		c.Providers = i.providers
+	}
+	if set("ntlm-users") {
+		c.NTLMUsers = i.ntlmUsers
+	}
+	if set("event-log") {
+		c.EventLog = i.eventLog
+	}
 }

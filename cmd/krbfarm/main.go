@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newBackendCmd(), newLBCmd())
 	root.AddCommand(newSetspnCmd(), newAccountCmd(), newKtpassCmd(), newKeytabCmd(), newIISCmd(), newDoctorCmd(), newScenarioCmd())
+	root.AddCommand(newEventsCmd())
 	return root
 }
 
