@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/krbfarm
 PKGS    := ./...
 
-.PHONY: all deps build demo up test test-short vet bench clean
+.PHONY: all deps build demo up test test-short vet bench gobench clean
 
 all: build
 
@@ -32,7 +32,13 @@ test: deps vet
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-bench: deps
+# krbfarm lb vs HAProxy vs nginx stream on loopback (installs haproxy,
+# nginx, libnginx-mod-stream and wrk when missing); see bench/bench.sh.
+bench:
+	bench/bench.sh
+
+# The Go micro-benchmarks.
+gobench: deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:

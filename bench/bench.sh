@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench: installs HAProxy, nginx (with its stream module) and wrk when
+# missing, raises the fd limit, builds krbfarm and the bench, and runs
+# bench/run: krbfarm lb vs HAProxy vs nginx stream on loopback.
+# Env: BENCH_DURATION (5s), BENCH_PIN (1 on 2+ CPUs), BENCH_IDLE_CONNS
+# (10000), BENCH_OUT (bench/results.json), BENCH_KEEP (keep the temp dir).
+# The system's nginx and haproxy services are never touched: the bench runs
+# its own instances from temp configs and stops them by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+if ! ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 &&
+   ! { command -v nginx >/dev/null 2>&1 && nginx -V 2>&1 | grep -q -- '--with-stream '; }; then
+  need+=(libnginx-mod-stream)
+fi
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${need[*]}"
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bench: installing ${need[*]}"
+    sh -c "$cmd"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "bench: installing ${need[*]} with sudo"
+    sudo sh -c "$cmd"
+  else
+    echo "bench: missing ${need[*]}; install them as root:  sudo sh -c '$cmd'" >&2
+    exit 1
+  fi
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# 10,000 idle proxied connections need more than 20,000 fds in each
+# balancer: raise the soft limit as far as the hard one allows.
+want=1048576
+ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "bench: ulimit -n $(ulimit -n)"
+
+go build -o bin/krbfarm ./cmd/krbfarm
+go build -o bin/krbfarm-bench ./bench/run
+
+# bench/run stops everything it starts and removes its PID file; this
+# trap is for when it is killed itself: it stops the PIDs it recorded.
+pids=$(mktemp)
+cleanup() {
+  if [ -s "$pids" ]; then
+    while read -r pid _; do kill -TERM "$pid" 2>/dev/null || true; done <"$pids"
+  fi
+  rm -f "$pids"
+}
+trap cleanup EXIT INT TERM
+./bin/krbfarm-bench -out "${BENCH_OUT:-bench/results.json}" -krbfarm bin/krbfarm -pids "$pids" "$@"

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// env is one bench run's fixed setting: where files go, which CPUs each
+// role runs on, how many workers each server gets.
+type env struct {
+	ps      *procs
+	dir     string
+	krbfarm string   // path of the krbfarm binary
+	workers int      // nginx worker_processes, HAProxy nbthread (Go uses GOMAXPROCS)
+	lbCPU   string   // taskset list for balancers; "" = not pinned
+	loadCPU string   // taskset list for the origin and wrk; "" = not pinned
+	nofile  uint64   // RLIMIT_NOFILE hard limit, given to nginx
+	conns   int      // connection limit configured in nginx and HAProxy
+	tls     tlsFiles // the one certificate
+	module  string   // nginx stream module to load, or ""
+}
+
+// startOrigin starts nginx serving dir/www over HTTP; it returns its address.
+func (e *env) startOrigin(ctx context.Context) (*proc, string, error) {
+	dir := filepath.Join(e.dir, "origin")
+	if err := mkdirs(dir, "."); err != nil {
+		return nil, "", err
+	}
+	root := filepath.Join(e.dir, "www")
+	if err := writeSite(root); err != nil {
+		return nil, "", fmt.Errorf("origin files: %w", err)
+	}
+	addr, err := loopbackAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	d := confData{Dir: dir, Listen: addr, Root: root, Workers: e.workers, Conns: 4096, Nofile: e.nofile}
+	conf, err := writeConf(dir, "nginx.conf", nginxOrigin, d)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := e.ps.start("origin-nginx", e.loadCPU, "nginx", "-p", dir+"/", "-c", conf, "-e", dir+"/error.log")
+	if err != nil {
+		return nil, "", err
+	}
+	return p, addr, waitReady(ctx, p, httpOK("http://"+addr+"/small.txt"))
+}
+
+// startLB starts one balancer of kind subject in front of backend, with
+// TLS termination when withTLS; ready is how to tell it is serving.
+func (e *env) startLB(ctx context.Context, subject, tag, backend string, withTLS bool, ready func(addr string) func() error) (*proc, string, error) {
+	dir := filepath.Join(e.dir, subject+"-"+tag)
+	if err := mkdirs(dir, "."); err != nil {
+		return nil, "", err
+	}
+	addr, err := loopbackAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	argv, err := e.lbArgv(subject, dir, addr, backend, withTLS)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := e.ps.start(subject+"-"+tag, e.lbCPU, argv...)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitReady(ctx, p, ready(addr)); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, addr, nil
+}
+
+func (e *env) lbArgv(subject, dir, addr, backend string, withTLS bool) ([]string, error) {
+	d := confData{Dir: dir, Listen: addr, Backend: backend, Workers: e.workers, Conns: e.conns, Nofile: e.nofile, Module: e.module}
+	if withTLS {
+		d.Cert, d.Key = e.tls.cert, e.tls.key
+	}
+	switch subject {
+	case subjKrbfarm:
+		argv := []string{e.krbfarm, "lb", "--listen", addr, "--backend", backend, "--mode", "passthrough"}
+		if withTLS {
+			argv = []string{e.krbfarm, "lb", "--listen", addr, "--backend", backend, "--mode", "terminate", "--cert", e.tls.cert, "--key", e.tls.key}
+		}
+		return argv, nil
+	case subjHAProxy:
+		if withTLS {
+			d.Cert = e.tls.combined
+		}
+		conf, err := writeConf(dir, "haproxy.cfg", haproxyConf, d)
+		return []string{"haproxy", "-f", conf, "-db", "-p", filepath.Join(dir, "haproxy.pid")}, err
+	case subjNginx:
+		d.Conns = 2 * e.conns // nginx counts both sides of a proxied connection
+		conf, err := writeConf(dir, "nginx.conf", nginxStream, d)
+		return []string{"nginx", "-p", dir + "/", "-c", conf, "-e", filepath.Join(dir, "error.log")}, err
+	}
+	return nil, fmt.Errorf("unknown balancer %q", subject)
+}
+
+func loopbackAddr() (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), nil
+}

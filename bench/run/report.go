@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Subjects measured. "direct" (the origin without a balancer) is a
+// reference row, never a peer.
+const (
+	subjKrbfarm = "krbfarm"
+	subjHAProxy = "haproxy"
+	subjNginx   = "nginx"
+	subjDirect  = "direct"
+)
+
+var (
+	peers    = []string{subjHAProxy, subjNginx}
+	subjects = []string{subjKrbfarm, subjHAProxy, subjNginx, subjDirect}
+)
+
+// Which way a metric improves.
+const (
+	higher = "higher"
+	lower  = "lower"
+)
+
+// Metric is one line of the table: a value per subject (absent when its
+// run failed), and krbfarm's ratio to the best peer.
+type Metric struct {
+	Name     string             `json:"name"`
+	Unit     string             `json:"unit"`
+	Better   string             `json:"better"` // "higher" or "lower"
+	Values   map[string]float64 `json:"values"`
+	Notes    map[string]string  `json:"notes,omitempty"`     // per subject: errors, shortfalls
+	BestPeer string             `json:"best_peer,omitempty"` // "" when no peer has a value
+	Ratio    float64            `json:"ratio,omitempty"`     // krbfarm / best peer; 0 when unknown
+}
+
+// Results is everything make bench prints, and the JSON it writes.
+type Results struct {
+	Machine  map[string]string `json:"machine"`
+	Settings map[string]string `json:"settings"`
+	Metrics  []*Metric         `json:"metrics"`
+	Notes    []string          `json:"notes,omitempty"`
+}
+
+func newMetric(name, unit, better string) *Metric {
+	return &Metric{Name: name, Unit: unit, Better: better, Values: map[string]float64{}, Notes: map[string]string{}}
+}
+
+// set records v for subject; note, if not empty, goes next to it.
+func (m *Metric) set(subject string, v float64, note string) {
+	m.Values[subject] = v
+	if note != "" {
+		m.Notes[subject] = note
+	}
+}
+
+// fail records that subject's run produced no figure.
+func (m *Metric) fail(subject string, err error) {
+	delete(m.Values, subject)
+	m.Notes[subject] = "failed: " + err.Error()
+}
+
+// rate reports whether a beats b for this metric.
+func (m *Metric) beats(a, b float64) bool {
+	if m.Better == lower {
+		return a < b
+	}
+	return a > b
+}
+
+// computeRatio fills BestPeer and Ratio: krbfarm's value divided by the
+// best peer's, so above 1.0 is better for "higher" metrics and worse for
+// "lower" ones.
+func (m *Metric) computeRatio() {
+	m.BestPeer, m.Ratio = "", 0
+	for _, p := range peers {
+		v, ok := m.Values[p]
+		if !ok || v <= 0 {
+			continue
+		}
+		if m.BestPeer == "" || m.beats(v, m.Values[m.BestPeer]) {
+			m.BestPeer = p
+		}
+	}
+	k, ok := m.Values[subjKrbfarm]
+	if m.BestPeer == "" || !ok {
+		return
+	}
+	m.Ratio = k / m.Values[m.BestPeer]
+}
+
+// formatValue prints v in a width-friendly way for its unit.
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case "req/s", "conn/s", "hs/s":
+		if v >= 10000 {
+			return fmt.Sprintf("%.1fk", v/1000)
+		}
+		return fmt.Sprintf("%.0f", v)
+	case "GB/s", "ms":
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// formatRatio prints "0.85x", or "-" when there is no ratio.
+func formatRatio(m *Metric) string {
+	if m.Ratio == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx %s", m.Ratio, m.BestPeer)
+}
+
+// writeTable prints the metrics as an aligned text table.
+func writeTable(w io.Writer, metrics []*Metric) {
+	head := append([]string{"metric", "unit"}, subjects...)
+	head = append(head, "krbfarm/best peer", "better")
+	rows := [][]string{head}
+	for _, m := range metrics {
+		row := []string{m.Name, m.Unit}
+		for _, s := range subjects {
+			cell := "-"
+			if v, ok := m.Values[s]; ok {
+				cell = formatValue(v, m.Unit)
+			}
+			if m.Notes[s] != "" {
+				cell += "*"
+			}
+			row = append(row, cell)
+		}
+		rows = append(rows, append(row, formatRatio(m), m.Better))
+	}
+	printAligned(w, rows)
+	for _, m := range metrics {
+		for _, s := range subjects {
+			if n := m.Notes[s]; n != "" {
+				fmt.Fprintf(w, "  * %s, %s: %s\n", m.Name, s, n)
+			}
+		}
+	}
+}
+
+func printAligned(w io.Writer, rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			fmt.Fprintf(&b, "%-*s", widths[i], c)
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+// writeJSON writes r to path, indented, atomically enough for a bench.
+func writeJSON(path string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
