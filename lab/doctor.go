@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -152,6 +153,7 @@ func (doc *doctor) firstCause() string {
 // checkHost checks one host: which key IIS decrypts with, whether its
 // keytab decrypts the ticket (kvno -k), its clock, and a direct request.
 func (doc *doctor) checkHost(ctx context.Context, h *HostSite) {
+	doc.checkPool(h)
 	acct := h.IIS.DecryptingAccount(doc.d.Service, h.Machine)
 	why := h.IIS.Explain(doc.d.Service, h.Machine)
 	if doc.holder != nil && !strings.EqualFold(acct, doc.holder.Name) {
@@ -168,6 +170,20 @@ func (doc *doctor) checkHost(ctx context.Context, h *HostSite) {
 		doc.checkKeytab(h)
 		doc.checkDirect(ctx, h)
 	}
+}
+
+// checkPool is the app pool's state and the WAS event behind it (5021):
+// without the batch logon right the pool is stopped and the host answers 503.
+func (doc *doctor) checkPool(h *HostSite) {
+	if h.IIS.BatchRight() {
+		doc.add(Pass, h.Name+" app pool", "started: its identity holds \"Log on as a batch job\"", "")
+		return
+	}
+	detail := "stopped: its identity lacks \"Log on as a batch job\" (SeBatchLogonRight)"
+	if e := lastEvent(EventsPath(doc.a.Dir, h.Name), backend.EventPoolIdentity); e != "" {
+		detail += "; event 5021: " + e
+	}
+	doc.add(Fail, h.Name+" app pool", detail, CauseNoBatchRight)
 }
 
 // wrongAccountCause names why host h decrypts with the wrong account.
@@ -233,6 +249,9 @@ func (doc *doctor) checkDirect(ctx context.Context, h *HostSite) {
 		doc.add(Pass, h.Name+" direct", fmt.Sprintf("200 as %s (%s)", res.User, res.Mechanism), "")
 	default:
 		reason := doc.a.reasonsSince(marks)[h.Name]
+		if reason == "" && res.Status == 503 {
+			reason = "Service Unavailable (app pool stopped)"
+		}
 		doc.add(Fail, h.Name+" direct", fmt.Sprintf("%d %s", res.Status, reason), doc.causeFor(h.Name))
 	}
 }
@@ -327,3 +346,20 @@ func (a *Admin) hostURL(name, addr string) string {
 }
 
 var etypeNames = map[int32]string{17: "aes128-cts-hmac-sha1-96", 18: "aes256-cts-hmac-sha1-96", 23: "arcfour-hmac"}
+
+// lastEvent is the message of the newest event id in a host's events
+// file, or "" when there is none (Get-WinEvent -MaxEvents 1).
+func lastEvent(path string, id int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	evs, _, _ := backend.ReadEvents(f, 10000)
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].ID == id {
+			return evs[i].Message
+		}
+	}
+	return ""
+}

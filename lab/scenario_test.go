@@ -36,3 +36,22 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestStartWithoutBatchRight starts a farm whose second host lacks the batch
+// logon right from the start: start-up accepts its 503 and the LB, whose
+// health check is TCP only, keeps sending users there.
+func TestStartWithoutBatchRight(t *testing.T) {
+	cfg := lab.Config{Backends: []lab.BackendConfig{{Name: "server1"},
+		{Name: "server2", IIS: lab.IISSettings{BatchLogonRight: lab.Bool(false)}}}}
+	farm := labtest.Start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := farm.Admin()
+	s, err := a.SampleLB(ctx, a.FQDN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(); got != "server1 200 x2 · server2 503 x2" {
+		t.Errorf("sample = %q, want server1 200 x2 · server2 503 x2", got)
+	}
+}
