@@ -36,6 +36,9 @@ type Report struct {
 	Verdict string   `json:"verdict"`
 	Fix     string   `json:"fix,omitempty"`
 	Warns   []string `json:"warnings,omitempty"` // causes of warnings
+	// Underlying is, when Cause is ntlm-fallback, why Kerberos failed.
+	Underlying string `json:"underlying,omitempty"`
+	ntlm       bool   // the LB sample was served over NTLM
 }
 
 // Healthy reports whether no check failed.
@@ -45,6 +48,10 @@ func (r *Report) Healthy() bool { return r.Cause == "" }
 type DoctorOptions struct {
 	Name     string // the host name clients use; "" = the farm's FQDN
 	Requests int    // through the LB; 0 = 2 per backend
+	// Browser makes the LB sample fall back to NTLM as a browser does when
+	// there is no Kerberos ticket; a site served that way is diagnosed as
+	// ntlm-fallback, with the reason Kerberos failed as Underlying.
+	Browser bool
 }
 
 // doctor carries one diagnosis.
@@ -76,11 +83,15 @@ func (a *Admin) Diagnose(ctx context.Context, o DoctorOptions) (*Report, error) 
 	for _, h := range d.Hosts {
 		doc.checkHost(ctx, h)
 	}
-	s, err := a.SampleLB(ctx, name, o.Requests)
+	s, err := a.sampleLB(ctx, name, o.Requests, o.Browser)
 	if err != nil {
 		return nil, err
 	}
-	doc.add(statusOf(s.OK()), "load balancer", fmt.Sprintf("%d requests to https://%s/: %s", s.Requests, name, s), "")
+	detail := fmt.Sprintf("%d requests to https://%s/: %s", s.Requests, name, s)
+	if doc.r.ntlm = servedOverNTLM(s); doc.r.ntlm {
+		detail += ": works, but over NTLM: Kerberos was not used"
+	}
+	doc.add(statusOf(s.OK()), "load balancer", detail, "")
 	doc.checkReplay(ctx)
 	doc.verdict()
 	return doc.r, nil
@@ -314,6 +325,23 @@ func (doc *doctor) verdict() {
 	}
 	f := catalogue[doc.r.Cause]
 	doc.r.Verdict, doc.r.Fix = f.Title, f.Fix
+	if doc.r.ntlm {
+		nf := catalogue[CauseNTLMFallback]
+		doc.r.Underlying, doc.r.Cause = doc.r.Cause, CauseNTLMFallback
+		doc.r.Verdict = nf.Title + "; underlying: " + f.Title
+	}
+}
+
+// servedOverNTLM reports whether every request was served, some over NTLM.
+func servedOverNTLM(s Sample) bool {
+	ntlm := false
+	for _, o := range s.Outcomes {
+		if o.Status != 200 {
+			return false
+		}
+		ntlm = ntlm || o.Mechanism == "NTLM"
+	}
+	return ntlm && s.Errors == 0 && s.TicketError == ""
 }
 
 func (a *Admin) hostKeytabPath(name string) string {

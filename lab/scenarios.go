@@ -54,7 +54,10 @@ func Scenarios() []*Scenario {
 			Setup: []Step{batchRight("<h2>", false, `gpupdate /force; Restart-WebAppPool sso   # on <h2>, with <DOMAIN>\<svc> in "Deny log on as a batch job"`)},
 			Fix:   []Step{batchRight("<h2>", true, `GPO "Log on as a batch job" += <DOMAIN>\<svc>; gpupdate /force; Start-WebAppPool sso   # on <h2>`)}},
 		{Name: "large-token", Cause: "large-token", Title: "a user in many groups: header over the limit", NeedsBackend: "maxFieldLength/maxRequestBytes and a big PAC"},
-		{Name: "ntlm-fallback", Cause: "ntlm-fallback", Title: "Kerberos fails, NTLM takes over", NeedsBackend: "providers/NTLM"},
+		{Name: "ntlm-fallback", Cause: CauseNTLMFallback, Browser: true, Title: "Kerberos fails, NTLM takes over",
+			Story: "HTTP/<fqdn> was removed from <DOMAIN>\\<svc>. Nobody notices: browsers get KDC_ERR_S_PRINCIPAL_UNKNOWN, fall back silently to NTLM (IIS offers Negotiate and NTLM) and the site still works, each connection a DC round trip, no delegation.",
+			Setup: []Step{setspnD("<svc>")},
+			Fix:   []Step{setspnS(`<DOMAIN>\<svc>`), {Windows: "klist purge   # on the clients", Do: func(context.Context, *Admin) (string, error) { return "", nil }}}},
 	}
 }
 

@@ -122,6 +122,11 @@ func (f *Farm) prepareHost(h *Host) error {
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset,
 		BatchLogonRight: hs.IIS.BatchLogonRight}
 	cfg.EventLog = EventsPath(f.Dir, h.Name)
+	// What a DC checks NTLM against: the users' NT hashes (ntlm-fallback).
+	cfg.NTLMUsers = filepath.Join(h.Dir, "ntlm_users")
+	if err := backend.WriteNTLMUsers(cfg.NTLMUsers, d.UserPasswords()); err != nil {
+		return fmt.Errorf("give %s its ntlm_users: %w", h.Name, err)
+	}
 	if h.TLS {
 		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
 	}
