@@ -30,9 +30,9 @@ type Scenario struct {
 	// Browser: requests fall back to NTLM without a Kerberos ticket, as a
 	// browser's do (ntlm-fallback); otherwise they fail as kinit/curl's.
 	Browser bool
-	// NeedsBackend names backend features not yet available; such a
-	// scenario is listed but does not run.
-	NeedsBackend string
+	// NotRunnable, if set, says why the scenario cannot be reproduced
+	// honestly here; such a scenario is listed but does not run.
+	NotRunnable string
 }
 
 // RunResult is how a scenario run went.
@@ -53,8 +53,8 @@ func (sc *Scenario) Break(ctx context.Context, a *Admin, out io.Writer) error {
 // Run breaks the farm, shows the symptom, diagnoses, fixes and verifies.
 func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests int) (RunResult, error) {
 	var res RunResult
-	if sc.NeedsBackend != "" {
-		return res, fmt.Errorf("scenario %s needs backend support not yet available: %s", sc.Name, sc.NeedsBackend)
+	if sc.NotRunnable != "" {
+		return res, fmt.Errorf("scenario %s cannot run here: %s", sc.Name, sc.NotRunnable)
 	}
 	name := a.FQDN
 	if sc.Alias != "" {
