@@ -21,7 +21,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.headersTooLarge(w, r) {
 		return
 	}
-	if !*s.cfg.BatchLogonRight {
+	if !s.batch.Load() {
 		s.serviceUnavailable(w, r)
 		return
 	}

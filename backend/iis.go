@@ -80,7 +80,7 @@ func (s *Site) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
 // identity cannot log on, so WAS stops the pool (5021) after a failed
 // batch logon (4625, type 4, 0xC000015B).
 func (s *Site) poolStart() {
-	if *s.cfg.BatchLogonRight {
+	if s.batch.Load() {
 		return
 	}
 	detail := "the application pool identity lacks \"Log on as a batch job\" (SeBatchLogonRight): the pool is stopped and every request gets 503; grant the right by GPO to the account, then gpupdate /force"

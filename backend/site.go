@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -41,8 +42,9 @@ type Site struct {
 	verifier *Verifier
 	events   *EventLog // nil: no event log
 
-	ntlmUsers ntlmUsers // NTLM accounts and their NT hashes
-	ntlmNames ntlmNames // names sent in NTLM challenges
+	ntlmUsers ntlmUsers   // NTLM accounts and their NT hashes
+	ntlmNames ntlmNames   // names sent in NTLM challenges
+	batch     atomic.Bool // the pool identity holds SeBatchLogonRight
 
 	mu      sync.Mutex
 	servers map[*http.Server]struct{}
@@ -78,6 +80,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 		return nil, err
 	}
 	s.warnMissingSPN(kt)
+	s.batch.Store(*cfg.BatchLogonRight)
 	s.poolStart()
 	return s, nil
 }
@@ -108,6 +111,15 @@ func (s *Site) warnMissingSPN(kt *keytab.Keytab) {
 	if spn != nil && !hasPrincipal(kt, *spn, s.cfg.Realm) {
 		s.log.Warn("keytab holds no key for the SPN",
 			zap.String("keytab", s.cfg.Keytab), zap.String("spn", s.cfg.SPN))
+	}
+}
+
+// SetBatchLogonRight grants (true) or revokes (false) the pool identity's
+// "Log on as a batch job" right and restarts the pool, as gpupdate /force
+// then an app pool recycle would: without it, events 4625 and 5021 and 503.
+func (s *Site) SetBatchLogonRight(ok bool) {
+	if s.batch.Swap(ok) != ok {
+		s.poolStart()
 	}
 }
 

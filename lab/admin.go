@@ -110,7 +110,7 @@ func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
 	if err := writeHostKeytab(d, hs, h.keytab); err != nil {
 		return fmt.Errorf("host %s keytab: %w", h.name, err)
 	}
-	if err := writeClockOffset(h.config, hs.ClockOffset); err != nil {
+	if err := writeHostSettings(h.config, hs); err != nil {
 		return fmt.Errorf("host %s config: %w", h.name, err)
 	}
 	if h.pid == 0 {
@@ -119,16 +119,22 @@ func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
 	return reloadHost(h, 5*time.Second)
 }
 
-// writeClockOffset updates clock_offset in a host's backend.yaml.
-func writeClockOffset(path string, off time.Duration) error {
+// writeHostSettings updates what a reload picks up in a host's
+// backend.yaml: clock_offset and batchLogonRight.
+func writeHostSettings(path string, hs *HostSite) error {
 	cfg, err := backend.LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	if cfg.ClockOffset == off {
+	right := hs.IIS.BatchLogonRight
+	if right != nil && *right {
+		right = nil // the default
+	}
+	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight()
+	if cfg.ClockOffset == hs.ClockOffset && same {
 		return nil
 	}
-	cfg.ClockOffset = off
+	cfg.ClockOffset, cfg.BatchLogonRight = hs.ClockOffset, right
 	return (&Host{Config: path}).writeConfig(cfg)
 }
 

@@ -13,6 +13,8 @@ const (
 	CauseEnctype         = "enctype-mismatch"
 	CauseClockSkew       = "clock-skew"
 	CauseReplay          = "replay-across-hosts"
+	CauseNoBatchRight    = "no-batch-logon-right"
+	CauseNTLMFallback    = "ntlm-fallback"
 )
 
 // Finding is a catalogue entry: what it is and the administrator's fix.
@@ -43,6 +45,10 @@ var catalogue = map[string]Finding{
 		"fix time on the host (w32tm /resync; NTP)"},
 	CauseReplay: {"replay across hosts: each host has its own replay cache, so a captured token is refused only by the host that saw it (KRB_AP_ERR_REPEAT) and accepted by the others",
 		"no setting cures it: TLS end to end so tokens cannot be captured, channel binding (Extended Protection), or a shared replay cache"},
+	CauseNoBatchRight: {"no batch logon right: the app pool identity lacks \"Log on as a batch job\" (SeBatchLogonRight), WAS stops the pool (event 5021, security 4625 0xC000015B) and that host answers 503 to everyone",
+		"grant \"Log on as a batch job\" to the pool identity by GPO (or take it out of \"Deny log on as a batch job\"), gpupdate /force on the host, start the app pool"},
+	CauseNTLMFallback: {"NTLM fallback: the site works, but over NTLM: Kerberos was not used (no service ticket), so no delegation and a DC round trip per connection",
+		"fix why Kerberos fails (the underlying cause below), then check klist shows HTTP/<fqdn> and the site reports Kerberos"},
 }
 
 // Explain returns the catalogue entry for a cause.

@@ -18,7 +18,8 @@ import (
 )
 
 // ConfigEnv names, in a backend process the lab starts, its backend.yaml:
-// on SIGHUP the host re-reads its clock_offset there and reloads its keytab.
+// on SIGHUP the host re-reads its clock_offset and batchLogonRight there and
+// reloads its keytab.
 const ConfigEnv = "KRBFARM_BACKEND_CONFIG"
 
 // RunBackend is the body of a backend process: it serves the site that
@@ -51,7 +52,8 @@ func RunBackend(ctx context.Context, cfg backend.Config, listenFD int, log *zap.
 	return site.Serve(ctx, ln)
 }
 
-// reloadOnHUP reloads the keytab and the clock offset on each SIGHUP, then
+// reloadOnHUP reloads the keytab, the clock offset and the batch logon right
+// (restarting the app pool) on each SIGHUP, then
 // acknowledges by copying the lab's "reload" file to "reloaded" next to the
 // config, so the lab knows the host has the new keys before it goes on.
 func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, cfgPath string, log *zap.Logger) {
@@ -67,6 +69,7 @@ func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, 
 		if cfgPath != "" {
 			if c, err := backend.LoadConfig(cfgPath); err == nil {
 				offset.Store(int64(c.ClockOffset))
+				site.SetBatchLogonRight(c.BatchLogonRight == nil || *c.BatchLogonRight)
 			} else if log != nil {
 				log.Warn("reload config", zap.Error(err))
 			}

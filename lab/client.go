@@ -32,6 +32,10 @@ type ClientConfig struct {
 	// host (like curl --connect-to); the URL's name still sets SNI and Host.
 	DialAddr string
 	Timeout  time.Duration // per request; 0 = 10s
+	// NTLMFallback makes the client behave as a browser when the KDC has no
+	// such SPN (KDC_ERR_S_PRINCIPAL_UNKNOWN): if the server offers NTLM, the
+	// request is made with NTLM instead. false = fail as kinit/curl would.
+	NTLMFallback bool
 }
 
 // Client is a Kerberos user with an HTTP client that sends a fresh SPNEGO
@@ -117,6 +121,9 @@ func (c *Client) do(ctx context.Context, url string, auth bool) (Result, error) 
 	req.Header.Set("Accept", "application/json")
 	if auth {
 		if err := spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN); err != nil {
+			if c.cfg.NTLMFallback && principalUnknown(err) {
+				return c.getNTLM(ctx, url, err)
+			}
 			return Result{}, fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
 		}
 	}

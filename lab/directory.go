@@ -110,6 +110,18 @@ func (d *Directory) Account(name string) *Account {
 	return nil
 }
 
+// UserPasswords maps each user account to its password (for the hosts'
+// ntlm_users, which hold only their NT hashes).
+func (d *Directory) UserPasswords() map[string]string {
+	m := map[string]string{}
+	for _, a := range d.Accounts {
+		if a.Kind == KindUser {
+			m[a.Name] = a.Password
+		}
+	}
+	return m
+}
+
 // Host returns the host called name, or nil.
 func (d *Directory) Host(name string) *HostSite {
 	for _, h := range d.Hosts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -35,6 +36,9 @@ type Report struct {
 	Verdict string   `json:"verdict"`
 	Fix     string   `json:"fix,omitempty"`
 	Warns   []string `json:"warnings,omitempty"` // causes of warnings
+	// Underlying is, when Cause is ntlm-fallback, why Kerberos failed.
+	Underlying string `json:"underlying,omitempty"`
+	ntlm       bool   // the LB sample was served over NTLM
 }
 
 // Healthy reports whether no check failed.
@@ -44,6 +48,10 @@ func (r *Report) Healthy() bool { return r.Cause == "" }
 type DoctorOptions struct {
 	Name     string // the host name clients use; "" = the farm's FQDN
 	Requests int    // through the LB; 0 = 2 per backend
+	// Browser makes the LB sample fall back to NTLM as a browser does when
+	// there is no Kerberos ticket; a site served that way is diagnosed as
+	// ntlm-fallback, with the reason Kerberos failed as Underlying.
+	Browser bool
 }
 
 // doctor carries one diagnosis.
@@ -75,11 +83,15 @@ func (a *Admin) Diagnose(ctx context.Context, o DoctorOptions) (*Report, error) 
 	for _, h := range d.Hosts {
 		doc.checkHost(ctx, h)
 	}
-	s, err := a.SampleLB(ctx, name, o.Requests)
+	s, err := a.sampleLB(ctx, name, o.Requests, o.Browser)
 	if err != nil {
 		return nil, err
 	}
-	doc.add(statusOf(s.OK()), "load balancer", fmt.Sprintf("%d requests to https://%s/: %s", s.Requests, name, s), "")
+	detail := fmt.Sprintf("%d requests to https://%s/: %s", s.Requests, name, s)
+	if doc.r.ntlm = servedOverNTLM(s); doc.r.ntlm {
+		detail += ": works, but over NTLM: Kerberos was not used"
+	}
+	doc.add(statusOf(s.OK()), "load balancer", detail, "")
 	doc.checkReplay(ctx)
 	doc.verdict()
 	return doc.r, nil
@@ -152,6 +164,7 @@ func (doc *doctor) firstCause() string {
 // checkHost checks one host: which key IIS decrypts with, whether its
 // keytab decrypts the ticket (kvno -k), its clock, and a direct request.
 func (doc *doctor) checkHost(ctx context.Context, h *HostSite) {
+	doc.checkPool(h)
 	acct := h.IIS.DecryptingAccount(doc.d.Service, h.Machine)
 	why := h.IIS.Explain(doc.d.Service, h.Machine)
 	if doc.holder != nil && !strings.EqualFold(acct, doc.holder.Name) {
@@ -168,6 +181,20 @@ func (doc *doctor) checkHost(ctx context.Context, h *HostSite) {
 		doc.checkKeytab(h)
 		doc.checkDirect(ctx, h)
 	}
+}
+
+// checkPool is the app pool's state and the WAS event behind it (5021):
+// without the batch logon right the pool is stopped and the host answers 503.
+func (doc *doctor) checkPool(h *HostSite) {
+	if h.IIS.BatchRight() {
+		doc.add(Pass, h.Name+" app pool", "started: its identity holds \"Log on as a batch job\"", "")
+		return
+	}
+	detail := "stopped: its identity lacks \"Log on as a batch job\" (SeBatchLogonRight)"
+	if e := lastEvent(EventsPath(doc.a.Dir, h.Name), backend.EventPoolIdentity); e != "" {
+		detail += "; event 5021: " + e
+	}
+	doc.add(Fail, h.Name+" app pool", detail, CauseNoBatchRight)
 }
 
 // wrongAccountCause names why host h decrypts with the wrong account.
@@ -233,6 +260,9 @@ func (doc *doctor) checkDirect(ctx context.Context, h *HostSite) {
 		doc.add(Pass, h.Name+" direct", fmt.Sprintf("200 as %s (%s)", res.User, res.Mechanism), "")
 	default:
 		reason := doc.a.reasonsSince(marks)[h.Name]
+		if reason == "" && res.Status == 503 {
+			reason = "Service Unavailable (app pool stopped)"
+		}
 		doc.add(Fail, h.Name+" direct", fmt.Sprintf("%d %s", res.Status, reason), doc.causeFor(h.Name))
 	}
 }
@@ -295,6 +325,23 @@ func (doc *doctor) verdict() {
 	}
 	f := catalogue[doc.r.Cause]
 	doc.r.Verdict, doc.r.Fix = f.Title, f.Fix
+	if doc.r.ntlm {
+		nf := catalogue[CauseNTLMFallback]
+		doc.r.Underlying, doc.r.Cause = doc.r.Cause, CauseNTLMFallback
+		doc.r.Verdict = nf.Title + "; underlying: " + f.Title
+	}
+}
+
+// servedOverNTLM reports whether every request was served, some over NTLM.
+func servedOverNTLM(s Sample) bool {
+	ntlm := false
+	for _, o := range s.Outcomes {
+		if o.Status != 200 {
+			return false
+		}
+		ntlm = ntlm || o.Mechanism == "NTLM"
+	}
+	return ntlm && s.Errors == 0 && s.TicketError == ""
 }
 
 func (a *Admin) hostKeytabPath(name string) string {
@@ -327,3 +374,20 @@ func (a *Admin) hostURL(name, addr string) string {
 }
 
 var etypeNames = map[int32]string{17: "aes128-cts-hmac-sha1-96", 18: "aes256-cts-hmac-sha1-96", 23: "arcfour-hmac"}
+
+// lastEvent is the message of the newest event id in a host's events
+// file, or "" when there is none (Get-WinEvent -MaxEvents 1).
+func lastEvent(path string, id int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	evs, _, _ := backend.ReadEvents(f, 10000)
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].ID == id {
+			return evs[i].Message
+		}
+	}
+	return ""
+}

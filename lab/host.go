@@ -49,7 +49,7 @@ func (h *Host) writeConfig(cfg backend.Config) error {
 
 // start runs the host's process on a listener the lab opens and hands over
 // as fd 3, so the port is known before the child runs and nothing races for
-// it. It returns once /healthz answers.
+// it. It returns once /healthz answers (200, or 503 when its pool is stopped).
 func (h *Host) start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", h.Addr)
 	if err != nil {
@@ -110,7 +110,9 @@ func (h *Host) checkHealth(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
+	// 503 is IIS with its app pool stopped (no batch logon right): the host
+	// is up and answering, as the scenario expects.
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
 		return fmt.Errorf("/healthz answered %s", resp.Status)
 	}
 	return nil

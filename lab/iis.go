@@ -27,7 +27,14 @@ type IISSettings struct {
 	// machine's. nil = true here, Microsoft's recommended farm setting (IIS's
 	// own default is false: see the app-pool-credentials-off scenario).
 	UseAppPoolCredentials *bool `yaml:"useAppPoolCredentials" json:"useAppPoolCredentials"`
+	// BatchLogonRight says whether the pool identity holds "Log on as a
+	// batch job" (SeBatchLogonRight). nil = true. false: the pool cannot
+	// start, the host answers 503 (no-batch-logon-right scenario).
+	BatchLogonRight *bool `yaml:"batchLogonRight,omitempty" json:"batchLogonRight,omitempty"`
 }
+
+// BatchRight reports batchLogonRight with its default.
+func (s IISSettings) BatchRight() bool { return s.BatchLogonRight == nil || *s.BatchLogonRight }
 
 // KernelMode reports useKernelMode with its default.
 func (s IISSettings) KernelMode() bool { return s.UseKernelMode == nil || *s.UseKernelMode }

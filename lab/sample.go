@@ -18,7 +18,9 @@ type Outcome struct {
 	Backend string `json:"backend"`
 	Status  int    `json:"status"`
 	Count   int    `json:"count"`
-	Reason  string `json:"reason,omitempty"` // from the host's log, for refusals
+	// Mechanism is how the 200s were authenticated: Kerberos or NTLM.
+	Mechanism string `json:"mechanism,omitempty"`
+	Reason    string `json:"reason,omitempty"` // from the host's log, for refusals
 }
 
 // Sample is what N requests returned, summarised per backend, as a user
@@ -31,13 +33,14 @@ type Sample struct {
 	Errors      int       `json:"errors"`                 // requests that got no answer
 }
 
-// OK reports whether every request was served (200).
+// OK reports whether every request was served (200) with Kerberos: a site
+// served over NTLM works, but is not what the farm is for.
 func (s Sample) OK() bool {
 	if s.TicketError != "" || s.Errors > 0 {
 		return false
 	}
 	for _, o := range s.Outcomes {
-		if o.Status != 200 {
+		if o.Status != 200 || o.Mechanism == "NTLM" {
 			return false
 		}
 	}
@@ -53,6 +56,9 @@ func (s Sample) String() string {
 	var parts []string
 	for _, o := range s.Outcomes {
 		p := fmt.Sprintf("%s %d x%d", o.Backend, o.Status, o.Count)
+		if o.Mechanism == "NTLM" {
+			p += " NTLM"
+		}
 		if o.Reason != "" {
 			p += " " + o.Reason
 		}
@@ -77,13 +83,19 @@ func KerberosErrorName(err error) string {
 // newUserClient logs the farm's first user in, for tickets to HTTP/name,
 // reaching dial (the LB or a host).
 func (a *Admin) newUserClient(name, dial string) (*Client, error) {
+	return a.userClient(name, dial, false)
+}
+
+// userClient is newUserClient; with browser set, the client falls back to
+// NTLM when the KDC has no such SPN, as a browser does.
+func (a *Admin) userClient(name, dial string, browser bool) (*Client, error) {
 	if len(a.Info.Users) == 0 {
 		return nil, fmt.Errorf("farm.json lists no user")
 	}
 	u := a.Info.Users[0]
 	user, _, _ := strings.Cut(u.Principal, "@")
 	return NewClient(ClientConfig{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user, Password: u.Password,
-		SPN: "HTTP/" + name, CAFile: a.Info.CACert, DialAddr: dial})
+		SPN: "HTTP/" + name, CAFile: a.Info.CACert, DialAddr: dial, NTLMFallback: browser})
 }
 
 // URLFor is the front door's URL with another host name (an alias).
@@ -97,14 +109,24 @@ func (a *Admin) URLFor(name string) string {
 // `klist purge`), and summarises them per backend with the reasons the
 // hosts logged.
 func (a *Admin) SampleLB(ctx context.Context, name string, n int) (Sample, error) {
+	return a.sampleLB(ctx, name, n, false)
+}
+
+// SampleBrowser is SampleLB as a browser sends it: without a Kerberos
+// ticket it falls back to NTLM where the site offers it.
+func (a *Admin) SampleBrowser(ctx context.Context, name string, n int) (Sample, error) {
+	return a.sampleLB(ctx, name, n, true)
+}
+
+func (a *Admin) sampleLB(ctx context.Context, name string, n int, browser bool) (Sample, error) {
 	s := Sample{Name: name, Requests: n}
-	c, err := a.newUserClient(name, a.Info.LB.Addr)
+	c, err := a.userClient(name, a.Info.LB.Addr, browser)
 	if err != nil {
 		return s, err
 	}
 	defer c.Close()
 	marks := a.logMarks()
-	counts := map[[2]string]int{} // backend, status → count
+	counts := map[[3]string]int{} // backend, status, mechanism → count
 	for i := 0; i < n; i++ {
 		res, err := c.Get(ctx, a.URLFor(name))
 		if err != nil {
@@ -115,18 +137,21 @@ func (a *Admin) SampleLB(ctx context.Context, name string, n int) (Sample, error
 			s.Errors++
 			continue
 		}
-		counts[[2]string{res.Backend, fmt.Sprint(res.Status)}]++
+		counts[[3]string{res.Backend, fmt.Sprint(res.Status), res.Mechanism}]++
 	}
 	reasons := a.reasonsSince(marks)
 	for k, v := range counts {
-		o := Outcome{Backend: k[0], Count: v}
+		o := Outcome{Backend: k[0], Count: v, Mechanism: k[2]}
 		fmt.Sscan(k[1], &o.Status)
 		if o.Status != 200 {
 			o.Reason = reasons[o.Backend]
 		}
 		s.Outcomes = append(s.Outcomes, o)
 	}
-	sort.Slice(s.Outcomes, func(i, j int) bool { return s.Outcomes[i].Backend < s.Outcomes[j].Backend })
+	sort.Slice(s.Outcomes, func(i, j int) bool {
+		x, y := s.Outcomes[i], s.Outcomes[j]
+		return x.Backend < y.Backend || x.Backend == y.Backend && x.Mechanism < y.Mechanism
+	})
 	return s, nil
 }
 

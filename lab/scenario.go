@@ -27,9 +27,12 @@ type Scenario struct {
 	Fix   []Step // what the administrator does
 	// Symptom, if set, replaces the usual LB sample (e.g. a replay).
 	Symptom func(ctx context.Context, a *Admin, out io.Writer) (bool, error)
-	// NeedsBackend names backend features not yet available; such a
-	// scenario is listed but does not run.
-	NeedsBackend string
+	// Browser: requests fall back to NTLM without a Kerberos ticket, as a
+	// browser's do (ntlm-fallback); otherwise they fail as kinit/curl's.
+	Browser bool
+	// NotRunnable, if set, says why the scenario cannot be reproduced
+	// honestly here; such a scenario is listed but does not run.
+	NotRunnable string
 }
 
 // RunResult is how a scenario run went.
@@ -50,8 +53,8 @@ func (sc *Scenario) Break(ctx context.Context, a *Admin, out io.Writer) error {
 // Run breaks the farm, shows the symptom, diagnoses, fixes and verifies.
 func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests int) (RunResult, error) {
 	var res RunResult
-	if sc.NeedsBackend != "" {
-		return res, fmt.Errorf("scenario %s needs backend support not yet available: %s", sc.Name, sc.NeedsBackend)
+	if sc.NotRunnable != "" {
+		return res, fmt.Errorf("scenario %s cannot run here: %s", sc.Name, sc.NotRunnable)
 	}
 	name := a.FQDN
 	if sc.Alias != "" {
@@ -67,7 +70,7 @@ func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests i
 		return res, err
 	}
 	fmt.Fprintf(out, "\n3. Diagnosis (krbfarm doctor)\n")
-	if res.Report, err = a.Diagnose(ctx, DoctorOptions{Name: name}); err != nil {
+	if res.Report, err = a.Diagnose(ctx, DoctorOptions{Name: name, Browser: sc.Browser}); err != nil {
 		return res, err
 	}
 	PrintReport(out, res.Report, "   ")
@@ -77,7 +80,7 @@ func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests i
 		return res, err
 	}
 	fmt.Fprintf(out, "\n5. Verify\n")
-	s, err := a.SampleLB(ctx, name, requests)
+	s, err := a.sampleLB(ctx, name, requests, sc.Browser)
 	if err != nil {
 		return res, err
 	}
@@ -92,11 +95,14 @@ func (sc *Scenario) symptom(ctx context.Context, a *Admin, out io.Writer, name s
 	if sc.Symptom != nil {
 		return sc.Symptom(ctx, a, out)
 	}
-	s, err := a.SampleLB(ctx, name, n)
+	s, err := a.sampleLB(ctx, name, n, sc.Browser)
 	if err != nil {
 		return false, err
 	}
 	fmt.Fprintf(out, "   %s\n", s)
+	if servedOverNTLM(s) {
+		fmt.Fprintf(out, "   works, but over NTLM: Kerberos was not used\n")
+	}
 	if sc.Cause == "" {
 		return s.OK(), nil // healthy: the "symptom" is that all is well
 	}
@@ -126,6 +132,9 @@ func PrintReport(out io.Writer, r *Report, indent string) {
 		fmt.Fprintf(out, "%s%-4s  %-16s %s\n", indent, c.Status, c.Name, c.Detail)
 	}
 	fmt.Fprintf(out, "%sVerdict: %s\n", indent, r.Verdict)
+	if r.Underlying != "" {
+		fmt.Fprintf(out, "%sCause:   %s (under %s)\n", indent, r.Underlying, r.Cause)
+	}
 	if r.Fix != "" {
 		fmt.Fprintf(out, "%sFix:     %s\n", indent, r.Fix)
 	}

@@ -16,8 +16,8 @@ import (
 func TestScenarios(t *testing.T) {
 	for _, sc := range lab.Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
-			if sc.NeedsBackend != "" {
-				t.Skipf("needs backend support: %s", sc.NeedsBackend)
+			if sc.NotRunnable != "" {
+				t.Skipf("not runnable: %s", sc.NotRunnable)
 			}
 			farm := labtest.Start(t, lab.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -34,5 +34,24 @@ func TestScenarios(t *testing.T) {
 				t.Logf("\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestStartWithoutBatchRight starts a farm whose second host lacks the batch
+// logon right from the start: start-up accepts its 503 and the LB, whose
+// health check is TCP only, keeps sending users there.
+func TestStartWithoutBatchRight(t *testing.T) {
+	cfg := lab.Config{Backends: []lab.BackendConfig{{Name: "server1"},
+		{Name: "server2", IIS: lab.IISSettings{BatchLogonRight: lab.Bool(false)}}}}
+	farm := labtest.Start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := farm.Admin()
+	s, err := a.SampleLB(ctx, a.FQDN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(); got != "server1 200 x2 · server2 503 x2" {
+		t.Errorf("sample = %q, want server1 200 x2 · server2 503 x2", got)
 	}
 }

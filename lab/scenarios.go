@@ -49,9 +49,15 @@ func Scenarios() []*Scenario {
 			Story:   "An attacker captures one Negotiate token and replays it straight to the hosts. The host that saw it refuses it (KRB_AP_ERR_REPEAT); the other, with its own replay cache, accepts it.",
 			Symptom: replaySymptom,
 			Fix:     []Step{{Windows: "(no setting cures it: TLS end to end, Extended Protection, or a shared replay cache)", Do: func(context.Context, *Admin) (string, error) { return "", nil }}}},
-		{Name: "no-batch-logon-right", Cause: "no-batch-logon-right", Title: "pool identity lacks Log on as a batch job", NeedsBackend: "batchLogonRight (503 and event 5021)"},
-		{Name: "large-token", Cause: "large-token", Title: "a user in many groups: header over the limit", NeedsBackend: "maxFieldLength/maxRequestBytes and a big PAC"},
-		{Name: "ntlm-fallback", Cause: "ntlm-fallback", Title: "Kerberos fails, NTLM takes over", NeedsBackend: "providers/NTLM"},
+		{Name: "no-batch-logon-right", Cause: CauseNoBatchRight, Title: "pool identity lacks Log on as a batch job",
+			Story: "A hardening GPO puts <DOMAIN>\\<svc> in \"Deny log on as a batch job\" on <h2>. After gpupdate the pool's identity cannot log on, WAS disables the pool (event 5021) and <h2> answers 503 to everyone. The LB's TCP health check still sees the port open, so it keeps sending users there.",
+			Setup: []Step{batchRight("<h2>", false, `gpupdate /force; Restart-WebAppPool sso   # on <h2>, with <DOMAIN>\<svc> in "Deny log on as a batch job"`)},
+			Fix:   []Step{batchRight("<h2>", true, `GPO "Log on as a batch job" += <DOMAIN>\<svc>; gpupdate /force; Start-WebAppPool sso   # on <h2>`)}},
+		{Name: "large-token", Cause: "large-token", Title: "a user in many groups: header over the limit", NotRunnable: "needs a big PAC (a user in hundreds of groups); MIT krb5kdc issues no group PAC, and shrinking maxFieldLength instead would not be the field's story"},
+		{Name: "ntlm-fallback", Cause: CauseNTLMFallback, Browser: true, Title: "Kerberos fails, NTLM takes over",
+			Story: "HTTP/<fqdn> was removed from <DOMAIN>\\<svc>. Nobody notices: browsers get KDC_ERR_S_PRINCIPAL_UNKNOWN, fall back silently to NTLM (IIS offers Negotiate and NTLM) and the site still works, each connection a DC round trip, no delegation.",
+			Setup: []Step{setspnD("<svc>")},
+			Fix:   []Step{setspnS(`<DOMAIN>\<svc>`), {Windows: "klist purge   # on the clients", Do: func(context.Context, *Admin) (string, error) { return "", nil }}}},
 	}
 }
 
@@ -94,6 +100,14 @@ func setIIS(host, identity string, appPoolCreds bool) Step {
 			s.Identity = fill(identity, a)
 			s.UseKernelMode = Bool(true)
 			s.UseAppPoolCredentials = Bool(appPoolCreds)
+		})
+	}}
+}
+
+func batchRight(host string, ok bool, win string) Step {
+	return Step{Windows: win, Do: func(ctx context.Context, a *Admin) (string, error) {
+		return yes(ok, "app pool sso started", "event 5021: the application pool has been disabled"), a.SetIIS(ctx, fill(host, a), func(s *IISSettings) {
+			s.BatchLogonRight = Bool(ok)
 		})
 	}}
 }

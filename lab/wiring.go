@@ -119,8 +119,14 @@ func (f *Farm) prepareHost(h *Host) error {
 	}
 	// No SPN pinned: like http.sys, the host accepts a ticket for any SPN
 	// whose key it holds (an alias SPN registered on its account works).
-	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset}
+	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset,
+		BatchLogonRight: hs.IIS.BatchLogonRight}
 	cfg.EventLog = EventsPath(f.Dir, h.Name)
+	// What a DC checks NTLM against: the users' NT hashes (ntlm-fallback).
+	cfg.NTLMUsers = filepath.Join(h.Dir, "ntlm_users")
+	if err := backend.WriteNTLMUsers(cfg.NTLMUsers, d.UserPasswords()); err != nil {
+		return fmt.Errorf("give %s its ntlm_users: %w", h.Name, err)
+	}
 	if h.TLS {
 		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
 	}
@@ -183,7 +189,8 @@ func (f *Farm) LBAddr() string {
 
 // waitFrontDoor sends one anonymous request per host through the load
 // balancer and expects the Negotiate challenge from each: the whole path,
-// TLS included, answers.
+// TLS included, answers. A host configured without the batch logon right
+// answers 503 (its pool is stopped): that is expected of it.
 func (f *Farm) waitFrontDoor(ctx context.Context, _ *tools) error {
 	hc, err := newHTTPClient(ClientConfig{CAFile: f.CAFile, DialAddr: f.LBAddr(), Timeout: 5 * time.Second})
 	if err != nil {
@@ -196,9 +203,23 @@ func (f *Farm) waitFrontDoor(ctx context.Context, _ *tools) error {
 			return fmt.Errorf("front door %s: %w (with your own certificate, name its CA with lb.ca / --ca)", f.URL, err)
 		}
 		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && f.anyHostWithoutBatchRight() {
+			continue
+		}
 		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Negotiate") {
 			return fmt.Errorf("front door %s answered %s, want 401 with WWW-Authenticate: Negotiate", f.URL, resp.Status)
 		}
 	}
 	return nil
+}
+
+// anyHostWithoutBatchRight reports whether a host is configured without the
+// batch logon right, so that a 503 at start-up is expected.
+func (f *Farm) anyHostWithoutBatchRight() bool {
+	for _, b := range f.Config.Backends {
+		if !b.IIS.BatchRight() {
+			return true
+		}
+	}
+	return false
 }

@@ -18,8 +18,8 @@ func newScenarioCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, sc := range lab.Scenarios() {
 				note := ""
-				if sc.NeedsBackend != "" {
-					note = "  (needs backend support: " + sc.NeedsBackend + ")"
+				if sc.NotRunnable != "" {
+					note = "  (not runnable: " + sc.NotRunnable + ")"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "  %-26s %s%s\n", sc.Name, sc.Title, note)
 			}
@@ -81,8 +81,8 @@ func breakFarm(cmd *cobra.Command, farm *lab.Farm, name string, hint bool) error
 	if err != nil {
 		return err
 	}
-	if sc.NeedsBackend != "" {
-		return fmt.Errorf("scenario %s needs backend support not yet available: %s", sc.Name, sc.NeedsBackend)
+	if sc.NotRunnable != "" {
+		return fmt.Errorf("scenario %s cannot run here: %s", sc.Name, sc.NotRunnable)
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Scenario %s: something is wrong with this farm. Find it (krbfarm doctor --state %s) and fix it.\n", sc.Name, farm.Dir)
