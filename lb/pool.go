@@ -92,20 +92,29 @@ func newPool(cfg Config, picker Picker, log *zap.Logger) *pool {
 var errNoBackend = errors.New("no healthy backend")
 
 // connect dials a backend for a client, trying each healthy backend at
-// most once. A backend that fails the dial is marked down at once. On
-// success the caller must call release(u) when the connection ends.
+// most once. A backend that fails the dial is marked down at once. When no
+// healthy backend is left, the backends marked down are tried once each as
+// a last resort (a health verdict may be stale: a host that just came up
+// should not cost the client its connection), as nginx does. On success
+// the caller must call release(u) when the connection ends.
 func (p *pool) connect(ctx context.Context, client net.Addr) (net.Conn, *Upstream, error) {
 	tried := make([]bool, len(p.upstreams))
 	var errs []error
+	lastResort := false
 	for {
-		cands := p.candidates(tried)
+		cands := p.candidates(tried, lastResort)
+		if len(cands) == 0 && !lastResort {
+			lastResort = true
+			continue
+		}
 		if len(cands) == 0 {
-			return nil, nil, fmt.Errorf("%w (%d tried): %w", errNoBackend, len(errs), errors.Join(errs...))
+			return nil, nil, noBackendError(errs)
 		}
 		u := p.picker.Pick(cands, client)
 		tried[u.idx] = true
 		conn, err := p.dialer.DialContext(ctx, "tcp", u.Addr)
 		if err == nil {
+			p.succeed(u)
 			u.total.Add(1)
 			u.active.Add(1)
 			return conn, u, nil
@@ -119,12 +128,21 @@ func (p *pool) connect(ctx context.Context, client net.Addr) (net.Conn, *Upstrea
 	}
 }
 
+func noBackendError(errs []error) error {
+	if len(errs) == 0 {
+		return errNoBackend
+	}
+	return fmt.Errorf("%w (%d tried): %w", errNoBackend, len(errs), errors.Join(errs...))
+}
+
 func (p *pool) release(u *Upstream) { u.active.Add(-1) }
 
-func (p *pool) candidates(tried []bool) []*Upstream {
+// candidates are the untried backends that are healthy or, as a last
+// resort, down.
+func (p *pool) candidates(tried []bool, down bool) []*Upstream {
 	cands := make([]*Upstream, 0, len(p.upstreams))
 	for _, u := range p.upstreams {
-		if !tried[u.idx] && u.Healthy() {
+		if !tried[u.idx] && u.Healthy() != down {
 			cands = append(cands, u)
 		}
 	}

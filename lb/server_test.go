@@ -213,3 +213,30 @@ func TestHealthCheck(t *testing.T) {
 		t.Errorf("after a is back: got replies %v; want both a and b", seen)
 	}
 }
+
+// Regression: a backend marked down by a health check that ran before it
+// listened was refused to every client until the next check, although it
+// was serving ("no healthy backend (0 tried)").
+func TestStaleDownBackendStillTried(t *testing.T) {
+	o := newObserved()
+	a := listen(t)
+	addr := a.Addr().String()
+	a.Close()
+	cfg := Config{Backends: []Backend{{Name: "a", Addr: addr}}, Mode: ModePassthrough,
+		HealthInterval: time.Hour, HealthTimeout: time.Second}
+	srv, front := startLB(t, cfg, nil, o.log)
+	o.waitEvent(t, "backend down")
+
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { again.Close() })
+	serve(again, nameHandler("a"))
+	if got := roundTrip(t, front, "x"); got != "a:x" {
+		t.Fatalf("backend up but marked down: got %q; want %q", got, "a:x")
+	}
+	if st := srv.Status()[0]; !st.Healthy {
+		t.Errorf("after a successful dial: got %+v; want a marked up", st)
+	}
+}
