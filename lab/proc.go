@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -160,10 +159,4 @@ func tailFile(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "  " + strings.Join(lines, "\n  ")
-}
-
-// errExited reports whether err is the normal end of a child we stopped.
-func errExited(err error) bool {
-	var ee *exec.ExitError
-	return err == nil || errors.As(err, &ee)
 }
