@@ -16,7 +16,7 @@ func BenchmarkProxy(b *testing.B) {
 		io.Copy(c, c)
 		c.(*net.TCPConn).CloseWrite()
 	})
-	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, HealthInterval: time.Hour}, nil, nil)
+	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		b.Fatal(err)

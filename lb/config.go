@@ -16,8 +16,10 @@ const (
 
 // Backend is one server behind the balancer.
 type Backend struct {
-	Name string `yaml:"name"` // label for logs and Status; "" means Addr
-	Addr string `yaml:"addr"` // host:port; required
+	Name     string `yaml:"name"`      // label for logs and Status; "" means Addr
+	Addr     string `yaml:"addr"`      // host:port; required
+	Weight   int    `yaml:"weight"`    // share of new connections against the others'; 0 = 1
+	MaxConns int    `yaml:"max_conns"` // connections at once; 0 = no limit
 }
 
 // Config configures a Server. The zero value of every field but Backends
@@ -26,9 +28,9 @@ type Config struct {
 	Listen           string        `yaml:"listen"`             // front door for ListenAndServe; "" = "127.0.0.1:0"
 	Backends         []Backend     `yaml:"backends"`           // at least one
 	Mode             string        `yaml:"mode"`               // ModeTerminate ("" = this) or ModePassthrough
+	Balance          string        `yaml:"balance"`            // BalanceRoundRobin ("" = this), BalanceLeastConn or BalanceSource
+	Health           Health        `yaml:"health"`             // active checks and passive ejection
 	DialTimeout      time.Duration `yaml:"dial_timeout"`       // backend connect; 0 = 3s
-	HealthInterval   time.Duration `yaml:"health_interval"`    // between active TCP checks; 0 = 1s
-	HealthTimeout    time.Duration `yaml:"health_timeout"`     // one check's connect; 0 = 1s
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`  // client TLS handshake (terminate); 0 = 10s
 	HalfCloseTimeout time.Duration `yaml:"half_close_timeout"` // how long the other direction may last once one has ended; 0 = 30s
 	CertFile         string        `yaml:"cert"`               // terminate mode, unless New gets a *tls.Config
@@ -39,8 +41,6 @@ type Config struct {
 const (
 	DefaultListen           = "127.0.0.1:0"
 	DefaultDialTimeout      = 3 * time.Second
-	DefaultHealthInterval   = time.Second
-	DefaultHealthTimeout    = time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultHalfCloseTimeout = 30 * time.Second
 )
@@ -51,13 +51,15 @@ func (c Config) withDefaults() Config {
 	c.Listen = orDefault(c.Listen, DefaultListen)
 	c.Mode = orDefault(c.Mode, ModeTerminate)
 	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
-	c.HealthInterval = orDefault(c.HealthInterval, DefaultHealthInterval)
-	c.HealthTimeout = orDefault(c.HealthTimeout, DefaultHealthTimeout)
+	c.Balance = orDefault(c.Balance, BalanceRoundRobin)
+	c.Health = c.Health.withDefaults()
 	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 	c.HalfCloseTimeout = orDefault(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
 	c.Backends = append([]Backend(nil), c.Backends...)
 	for i := range c.Backends {
-		c.Backends[i].Name = orDefault(c.Backends[i].Name, c.Backends[i].Addr)
+		b := &c.Backends[i]
+		b.Name = orDefault(b.Name, b.Addr)
+		b.Weight = orDefault(b.Weight, 1)
 	}
 	return c
 }
@@ -83,6 +85,14 @@ func (c *Config) Validate() error {
 	if c.Mode != "" && c.Mode != ModeTerminate && c.Mode != ModePassthrough {
 		return fmt.Errorf("mode: %q is neither %q nor %q", c.Mode, ModeTerminate, ModePassthrough)
 	}
+	switch c.Balance {
+	case "", BalanceRoundRobin, BalanceLeastConn, BalanceSource:
+	default:
+		return fmt.Errorf("balance: %q is not one of %s, %s, %s", c.Balance, BalanceRoundRobin, BalanceLeastConn, BalanceSource)
+	}
+	if err := c.Health.validate(); err != nil {
+		return err
+	}
 	if err := validateDurations(c); err != nil {
 		return err
 	}
@@ -91,6 +101,10 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// maxWeight bounds Backend.Weight so weight sums and products cannot
+// overflow.
+const maxWeight = 1 << 16
 
 func validateBackends(backends []Backend) error {
 	if len(backends) == 0 {
@@ -113,6 +127,12 @@ func validateBackends(backends []Backend) error {
 			return fmt.Errorf("backends[%d].name: %q is also backends[%d]", i, name, j)
 		}
 		seen[name] = i
+		if b.Weight < 0 || b.Weight > maxWeight {
+			return fmt.Errorf("backends[%d].weight: %d is not from 0 (meaning 1) to %d", i, b.Weight, maxWeight)
+		}
+		if b.MaxConns < 0 {
+			return fmt.Errorf("backends[%d].max_conns: %d is negative (0 means no limit)", i, b.MaxConns)
+		}
 	}
 	return nil
 }
@@ -123,8 +143,6 @@ func validateDurations(c *Config) error {
 		v     time.Duration
 	}{
 		{"dial_timeout", c.DialTimeout},
-		{"health_interval", c.HealthInterval},
-		{"health_timeout", c.HealthTimeout},
 		{"handshake_timeout", c.HandshakeTimeout},
 		{"half_close_timeout", c.HalfCloseTimeout},
 	} {

@@ -24,6 +24,7 @@ type Server struct {
 	tlsConf *tls.Config
 	log     *zap.Logger
 	pool    *pool
+	dialer  net.Dialer
 
 	ctx    context.Context // the server's life; Close cancels it
 	cancel context.CancelFunc
@@ -60,10 +61,11 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 		cfg:       cfg,
 		tlsConf:   tlsConf,
 		log:       log,
-		pool:      newPool(cfg, &RoundRobin{}, log),
+		dialer:    net.Dialer{Timeout: cfg.DialTimeout},
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 	}
+	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

@@ -31,7 +31,7 @@ func TestValidate(t *testing.T) {
 		{"bad listen", Config{Listen: "8443", Backends: ok}, "listen"},
 		{"bad mode", Config{Backends: ok, Mode: "http"}, "mode"},
 		{"negative dial", Config{Backends: ok, DialTimeout: -1}, "dial_timeout"},
-		{"negative interval", Config{Backends: ok, HealthInterval: -1}, "health_interval"},
+		{"negative interval", Config{Backends: ok, Health: Health{Interval: -1}}, "health.interval"},
 		{"negative half-close", Config{Backends: ok, HalfCloseTimeout: -1}, "half_close_timeout"},
 		{"cert without key", Config{Backends: ok, CertFile: "c.pem"}, "cert, key"},
 	}
@@ -69,8 +69,8 @@ backends:
 		t.Fatal(err)
 	}
 	got := cfg.withDefaults()
-	if got.DialTimeout != 2*time.Second || got.HalfCloseTimeout != time.Minute || got.HealthInterval != DefaultHealthInterval {
-		t.Errorf("durations: got %v, %v, %v", got.DialTimeout, got.HalfCloseTimeout, got.HealthInterval)
+	if got.DialTimeout != 2*time.Second || got.HalfCloseTimeout != time.Minute || got.Health.Interval != DefaultHealthInterval {
+		t.Errorf("durations: got %v, %v, %v", got.DialTimeout, got.HalfCloseTimeout, got.Health.Interval)
 	}
 	if got.Backends[1].Name != "127.0.0.1:8082" || cfg.Backends[1].Name != "" {
 		t.Errorf("default name: got %q (input now %q); want the addr, input untouched", got.Backends[1].Name, cfg.Backends[1].Name)
@@ -181,7 +181,7 @@ func TestHealthCheck(t *testing.T) {
 	a := nameBackend(t, "a")
 	addr := a.Addr().String()
 	cfg := Config{Backends: backends(a, nameBackend(t, "b")), Mode: ModePassthrough,
-		HealthInterval: 10 * time.Millisecond, HealthTimeout: time.Second}
+		Health: Health{Interval: 10 * time.Millisecond, Timeout: time.Second}}
 	srv, front := startLB(t, cfg, nil, o.log)
 
 	a.Close()

@@ -44,6 +44,7 @@ func newLBCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", "", "front-door address (default 127.0.0.1:0)")
 	f.StringSliceVar(&backends, "backend", nil, "backend ADDR or NAME=ADDR (repeat or comma-separate)")
 	f.StringVar(&cfg.Mode, "mode", "", "terminate (default) or passthrough")
+	f.StringVar(&cfg.Balance, "balance", "", "roundrobin (default), leastconn or source (client-IP affinity)")
 	f.StringVar(&cfg.CertFile, "cert", "", "certificate PEM for terminate mode")
 	f.StringVar(&cfg.KeyFile, "key", "", "key PEM for terminate mode")
 	return cmd
@@ -64,6 +65,7 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 	for name, p := range map[string][2]*string{
 		"listen": {&c.Listen, &flags.Listen}, "mode": {&c.Mode, &flags.Mode},
 		"cert": {&c.CertFile, &flags.CertFile}, "key": {&c.KeyFile, &flags.KeyFile},
+		"balance": {&c.Balance, &flags.Balance},
 	} {
 		if set(name) {
 			*p[0] = *p[1]
