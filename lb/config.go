@@ -30,6 +30,7 @@ type Config struct {
 	Mode             string        `yaml:"mode"`               // ModeTerminate ("" = this) or ModePassthrough
 	Balance          string        `yaml:"balance"`            // BalanceRoundRobin ("" = this), BalanceLeastConn or BalanceSource
 	Health           Health        `yaml:"health"`             // active checks and passive ejection
+	ProxyProtocol    string        `yaml:"proxy_protocol"`     // PROXY header to backends: "" (none), ProxyV1 or ProxyV2
 	DialTimeout      time.Duration `yaml:"dial_timeout"`       // backend connect; 0 = 3s
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`  // client TLS handshake (terminate); 0 = 10s
 	HalfCloseTimeout time.Duration `yaml:"half_close_timeout"` // how long the other direction may last once one has ended; 0 = 30s
@@ -89,6 +90,9 @@ func (c *Config) Validate() error {
 	case "", BalanceRoundRobin, BalanceLeastConn, BalanceSource:
 	default:
 		return fmt.Errorf("balance: %q is not one of %s, %s, %s", c.Balance, BalanceRoundRobin, BalanceLeastConn, BalanceSource)
+	}
+	if c.ProxyProtocol != "" && proxyVersion(c.ProxyProtocol) == 0 {
+		return fmt.Errorf("proxy_protocol: %q is neither %q nor %q (or empty for none)", c.ProxyProtocol, ProxyV1, ProxyV2)
 	}
 	if err := c.Health.validate(); err != nil {
 		return err

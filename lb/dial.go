@@ -13,5 +13,13 @@ func (s *Server) dialBackend(ctx context.Context, u *Upstream, client, front net
 	if err != nil {
 		return nil, err
 	}
+	if s.proxyVersion != 0 {
+		// On the raw *net.TCPConn, before anything else, so the copy
+		// that follows still splices.
+		if err := writeProxyHeader(conn, s.proxyVersion, client, front); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	return conn, nil
 }

@@ -25,6 +25,8 @@ type Server struct {
 	log     *zap.Logger
 	pool    *pool
 	dialer  net.Dialer
+	// proxyVersion is the PROXY header sent to backends: 0 (none), 1 or 2.
+	proxyVersion byte
 
 	ctx    context.Context // the server's life; Close cancels it
 	cancel context.CancelFunc
@@ -58,12 +60,13 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg:       cfg,
-		tlsConf:   tlsConf,
-		log:       log,
-		dialer:    net.Dialer{Timeout: cfg.DialTimeout},
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		cfg:          cfg,
+		tlsConf:      tlsConf,
+		log:          log,
+		dialer:       net.Dialer{Timeout: cfg.DialTimeout},
+		proxyVersion: proxyVersion(cfg.ProxyProtocol),
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[net.Conn]struct{}),
 	}
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())

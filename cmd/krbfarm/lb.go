@@ -45,6 +45,7 @@ func newLBCmd() *cobra.Command {
 	f.StringSliceVar(&backends, "backend", nil, "backend ADDR or NAME=ADDR (repeat or comma-separate)")
 	f.StringVar(&cfg.Mode, "mode", "", "terminate (default) or passthrough")
 	f.StringVar(&cfg.Balance, "balance", "", "roundrobin (default), leastconn or source (client-IP affinity)")
+	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header to backends: v1 or v2")
 	f.StringVar(&cfg.CertFile, "cert", "", "certificate PEM for terminate mode")
 	f.StringVar(&cfg.KeyFile, "key", "", "key PEM for terminate mode")
 	return cmd
@@ -65,7 +66,7 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 	for name, p := range map[string][2]*string{
 		"listen": {&c.Listen, &flags.Listen}, "mode": {&c.Mode, &flags.Mode},
 		"cert": {&c.CertFile, &flags.CertFile}, "key": {&c.KeyFile, &flags.KeyFile},
-		"balance": {&c.Balance, &flags.Balance},
+		"balance": {&c.Balance, &flags.Balance}, "proxy-protocol": {&c.ProxyProtocol, &flags.ProxyProtocol},
 	} {
 		if set(name) {
 			*p[0] = *p[1]
