@@ -34,6 +34,8 @@ type Config struct {
 	DialTimeout      time.Duration `yaml:"dial_timeout"`       // backend connect; 0 = 3s
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`  // client TLS handshake (terminate); 0 = 10s
 	HalfCloseTimeout time.Duration `yaml:"half_close_timeout"` // how long the other direction may last once one has ended; 0 = 30s
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`       // no byte either way for this long closes a connection; 0 = 10m
+	MaxConns         int           `yaml:"max_conns"`          // client connections at once; beyond, new ones wait in the kernel's backlog; 0 = no limit
 	CertFile         string        `yaml:"cert"`               // terminate mode, unless New gets a *tls.Config
 	KeyFile          string        `yaml:"key"`                // goes with CertFile
 }
@@ -44,6 +46,7 @@ const (
 	DefaultDialTimeout      = 3 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultHalfCloseTimeout = 30 * time.Second
+	DefaultIdleTimeout      = 10 * time.Minute // nginx stream's proxy_timeout
 )
 
 // withDefaults returns c with every zero value replaced by its default. It
@@ -56,6 +59,7 @@ func (c Config) withDefaults() Config {
 	c.Health = c.Health.withDefaults()
 	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 	c.HalfCloseTimeout = orDefault(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
+	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.Backends = append([]Backend(nil), c.Backends...)
 	for i := range c.Backends {
 		b := &c.Backends[i]
@@ -99,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if err := validateDurations(c); err != nil {
 		return err
+	}
+	if c.MaxConns < 0 {
+		return fmt.Errorf("max_conns: %d is negative (0 means no limit)", c.MaxConns)
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return errors.New("cert, key: set both or neither")
@@ -149,6 +156,7 @@ func validateDurations(c *Config) error {
 		{"dial_timeout", c.DialTimeout},
 		{"handshake_timeout", c.HandshakeTimeout},
 		{"half_close_timeout", c.HalfCloseTimeout},
+		{"idle_timeout", c.IdleTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: %v is negative", d.field, d.v)

@@ -34,7 +34,14 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		s.logNoBackend(remote, start, err)
 		return
 	}
+	idle := watchIdle(rawConn(client), s.cfg.IdleTimeout, func() {
+		rawConn(client).Close()
+		up.Close()
+	})
 	res := s.pipe(client, up)
+	if idle.stop() {
+		res.reason, res.err = "idle timeout", nil
+	}
 	s.untrack(up)
 	s.pool.release(u, res.in, res.out)
 	s.log.Info("connection closed", remote, zap.String("upstream", u.Name),

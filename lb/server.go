@@ -27,6 +27,8 @@ type Server struct {
 	dialer  net.Dialer
 	// proxyVersion is the PROXY header sent to backends: 0 (none), 1 or 2.
 	proxyVersion byte
+	// slots holds one token per connection open when max_conns is set.
+	slots chan struct{}
 
 	ctx    context.Context // the server's life; Close cancels it
 	cancel context.CancelFunc
@@ -67,6 +69,9 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 		proxyVersion: proxyVersion(cfg.ProxyProtocol),
 		listeners:    make(map[net.Listener]struct{}),
 		conns:        make(map[net.Conn]struct{}),
+	}
+	if cfg.MaxConns > 0 {
+		s.slots = make(chan struct{}, cfg.MaxConns)
 	}
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -128,12 +133,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) acceptLoop(ln net.Listener) error {
 	var backoff time.Duration
 	for {
+		if !s.takeSlot() {
+			return nil
+		}
 		conn, err := ln.Accept()
 		if err == nil {
 			backoff = 0
 			s.startConn(conn)
 			continue
 		}
+		s.freeSlot()
 		if s.ctx.Err() != nil {
 			return nil
 		}
@@ -171,13 +180,36 @@ func (s *Server) pause(d time.Duration) bool {
 func (s *Server) startConn(conn net.Conn) {
 	if !s.track(conn, &s.handlers) {
 		conn.Close()
+		s.freeSlot()
 		return
 	}
 	go func() {
 		defer s.handlers.Done()
+		defer s.freeSlot()
 		defer s.untrack(conn)
 		s.handle(s.ctx, conn)
 	}()
+}
+
+// takeSlot waits for room under max_conns before the next Accept, so
+// clients beyond the limit wait in the kernel's backlog, as with HAProxy's
+// maxconn. It reports false once the server stops accepting.
+func (s *Server) takeSlot() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) freeSlot() {
+	if s.slots != nil {
+		<-s.slots
+	}
 }
 
 // Close stops accepting, closes every proxied connection, stops the health

@@ -46,6 +46,8 @@ func newLBCmd() *cobra.Command {
 	f.StringVar(&cfg.Mode, "mode", "", "terminate (default) or passthrough")
 	f.StringVar(&cfg.Balance, "balance", "", "roundrobin (default), leastconn or source (client-IP affinity)")
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header to backends: v1 or v2")
+	f.IntVar(&cfg.MaxConns, "max-conns", 0, "client connections at once; more wait in the backlog (default no limit)")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection after this long with no byte either way (default 10m)")
 	f.StringVar(&cfg.CertFile, "cert", "", "certificate PEM for terminate mode")
 	f.StringVar(&cfg.KeyFile, "key", "", "key PEM for terminate mode")
 	return cmd
@@ -71,6 +73,12 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 		if set(name) {
 			*p[0] = *p[1]
 		}
+	}
+	if set("max-conns") {
+		c.MaxConns = flags.MaxConns
+	}
+	if set("idle-timeout") {
+		c.IdleTimeout = flags.IdleTimeout
 	}
 	if set("backend") {
 		c.Backends = nil
