@@ -35,9 +35,17 @@ type Config struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`  // client TLS handshake (terminate); 0 = 10s
 	HalfCloseTimeout time.Duration `yaml:"half_close_timeout"` // how long the other direction may last once one has ended; 0 = 30s
 	IdleTimeout      time.Duration `yaml:"idle_timeout"`       // no byte either way for this long closes a connection; 0 = 10m
+	DrainTimeout     time.Duration `yaml:"drain_timeout"`      // how long Shutdown callers (krbfarm lb on SIGTERM) let connections finish; 0 = 30s
 	MaxConns         int           `yaml:"max_conns"`          // client connections at once; beyond, new ones wait in the kernel's backlog; 0 = no limit
 	CertFile         string        `yaml:"cert"`               // terminate mode, unless New gets a *tls.Config
 	KeyFile          string        `yaml:"key"`                // goes with CertFile
+	Certificates     []KeyPair     `yaml:"certificates"`       // more certificates, chosen by the client's SNI name; cert/key, if set, is the default
+}
+
+// KeyPair names a PEM certificate chain and its key.
+type KeyPair struct {
+	CertFile string `yaml:"cert"`
+	KeyFile  string `yaml:"key"`
 }
 
 // Defaults for the zero values of Config.
@@ -47,6 +55,7 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultHalfCloseTimeout = 30 * time.Second
 	DefaultIdleTimeout      = 10 * time.Minute // nginx stream's proxy_timeout
+	DefaultDrainTimeout     = 30 * time.Second
 )
 
 // withDefaults returns c with every zero value replaced by its default. It
@@ -60,6 +69,7 @@ func (c Config) withDefaults() Config {
 	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 	c.HalfCloseTimeout = orDefault(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
+	c.DrainTimeout = orDefault(c.DrainTimeout, DefaultDrainTimeout)
 	c.Backends = append([]Backend(nil), c.Backends...)
 	for i := range c.Backends {
 		b := &c.Backends[i]
@@ -110,6 +120,11 @@ func (c *Config) Validate() error {
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return errors.New("cert, key: set both or neither")
 	}
+	for i, p := range c.Certificates {
+		if p.CertFile == "" || p.KeyFile == "" {
+			return fmt.Errorf("certificates[%d]: set both cert and key", i)
+		}
+	}
 	return nil
 }
 
@@ -157,6 +172,7 @@ func validateDurations(c *Config) error {
 		{"handshake_timeout", c.HandshakeTimeout},
 		{"half_close_timeout", c.HalfCloseTimeout},
 		{"idle_timeout", c.IdleTimeout},
+		{"drain_timeout", c.DrainTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: %v is negative", d.field, d.v)

@@ -22,6 +22,7 @@ var ErrServerClosed = errors.New("lb: server closed")
 type Server struct {
 	cfg     Config // defaults resolved
 	tlsConf *tls.Config
+	certs   *tlsterm.Certs // the certificates Reload refreshes; nil when New was given tlsConf
 	log     *zap.Logger
 	pool    *pool
 	dialer  net.Dialer
@@ -34,7 +35,12 @@ type Server struct {
 	cancel context.CancelFunc
 	health sync.Once
 
+	reloadMu sync.Mutex // one Reload at a time
+
+	stopAccept chan struct{} // closed when Shutdown begins
+
 	mu        sync.Mutex
+	draining  bool // Shutdown has begun: no new listener or connection
 	closed    bool
 	addr      net.Addr
 	listeners map[net.Listener]struct{}
@@ -53,17 +59,20 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	var certs *tlsterm.Certs
 	if cfg.Mode != ModeTerminate {
 		tlsConf = nil
 	} else if tlsConf == nil {
 		var err error
-		if tlsConf, err = loadTLS(cfg); err != nil {
+		if tlsConf, certs, err = loadTLS(cfg); err != nil {
 			return nil, err
 		}
 	}
 	s := &Server{
 		cfg:          cfg,
 		tlsConf:      tlsConf,
+		certs:        certs,
+		stopAccept:   make(chan struct{}),
 		log:          log,
 		dialer:       net.Dialer{Timeout: cfg.DialTimeout},
 		proxyVersion: proxyVersion(cfg.ProxyProtocol),
@@ -76,17 +85,6 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
-}
-
-func loadTLS(cfg Config) (*tls.Config, error) {
-	if cfg.CertFile == "" {
-		return nil, errors.New("lb config: terminate mode needs a certificate: set cert and key, pass a *tls.Config, or use mode passthrough")
-	}
-	cert, err := tlsterm.LoadKeyPair(cfg.CertFile, cfg.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("lb config: %w", err)
-	}
-	return tlsterm.ServerConfig(cert), nil
 }
 
 // ListenAndServe listens on cfg.Listen and serves there; see Serve.
@@ -124,6 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.removeListener(ln)
+	s.log.Info("listening", zap.Stringer("addr", ln.Addr()), zap.String("mode", s.cfg.Mode), zap.String("balance", s.cfg.Balance))
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	s.health.Do(func() { s.pool.start(s.ctx) })
@@ -143,7 +142,7 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			continue
 		}
 		s.freeSlot()
-		if s.ctx.Err() != nil {
+		if s.stopping() {
 			return nil
 		}
 		if !isTemporary(err) {
@@ -203,6 +202,8 @@ func (s *Server) takeSlot() bool {
 		return true
 	case <-s.ctx.Done():
 		return false
+	case <-s.stopAccept:
+		return false
 	}
 }
 
@@ -247,7 +248,7 @@ func (s *Server) Status() []BackendStatus { return s.pool.status() }
 func (s *Server) addListener(ln net.Listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.draining {
 		return false
 	}
 	if s.addr == nil {
@@ -270,7 +271,9 @@ func (s *Server) removeListener(ln net.Listener) {
 func (s *Server) track(c net.Conn, wg *sync.WaitGroup) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	// Once draining, no new client connection joins the handlers that
+	// Shutdown waits for; backend connections (wg nil) still may.
+	if s.closed || (s.draining && wg != nil) {
 		return false
 	}
 	s.conns[c] = struct{}{}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -25,7 +29,8 @@ func newLBCmd() *cobra.Command {
   krbfarm lb --config lb.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := mergeLBConfig(cmd, file, cfg, backends)
+			load := func() (lb.Config, error) { return mergeLBConfig(cmd, file, cfg, backends) }
+			c, err := load()
 			if err != nil {
 				return err
 			}
@@ -36,7 +41,7 @@ func newLBCmd() *cobra.Command {
 				return err
 			}
 			defer srv.Close()
-			return srv.ListenAndServe(cmd.Context())
+			return runLB(cmd.Context(), srv, srv.DrainTimeout(), load, log)
 		},
 	}
 	f := cmd.Flags()
@@ -48,6 +53,7 @@ func newLBCmd() *cobra.Command {
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header to backends: v1 or v2")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "client connections at once; more wait in the backlog (default no limit)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection after this long with no byte either way (default 10m)")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on SIGTERM/SIGINT, how long connections in flight may finish (default 30s)")
 	f.StringVar(&cfg.CertFile, "cert", "", "certificate PEM for terminate mode")
 	f.StringVar(&cfg.KeyFile, "key", "", "key PEM for terminate mode")
 	return cmd
@@ -80,6 +86,9 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 	if set("idle-timeout") {
 		c.IdleTimeout = flags.IdleTimeout
 	}
+	if set("drain-timeout") {
+		c.DrainTimeout = flags.DrainTimeout
+	}
 	if set("backend") {
 		c.Backends = nil
 		for _, b := range backends {
@@ -87,6 +96,40 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 		}
 	}
 	return c, nil
+}
+
+// runLB serves until ctx ends (SIGTERM or SIGINT), then drains for up to
+// drain; on SIGHUP it re-reads the configuration (file and flags) and
+// reloads it, keeping the running one if the new one is wrong.
+func runLB(ctx context.Context, srv *lb.Server, drain time.Duration, load func() (lb.Config, error), log *zap.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe(context.WithoutCancel(ctx)) }()
+	for {
+		select {
+		case err := <-served:
+			return err
+		case <-hup:
+			c, err := load()
+			if err == nil {
+				err = srv.Reload(c)
+			}
+			if err != nil {
+				log.Error("reload failed; the running configuration stays", zap.Error(err))
+			}
+		case <-ctx.Done():
+			log.Info("draining", zap.Duration("drain_timeout", drain))
+			sctx, cancel := context.WithTimeout(context.Background(), drain)
+			err := srv.Shutdown(sctx)
+			cancel()
+			if serr := <-served; err == nil {
+				err = serr
+			}
+			return err
+		}
+	}
 }
 
 // parseBackend reads NAME=ADDR or ADDR.
