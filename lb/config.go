@@ -37,6 +37,8 @@ type Config struct {
 	IdleTimeout      time.Duration `yaml:"idle_timeout"`       // no byte either way for this long closes a connection; 0 = 10m
 	DrainTimeout     time.Duration `yaml:"drain_timeout"`      // how long Shutdown callers (krbfarm lb on SIGTERM) let connections finish; 0 = 30s
 	MaxConns         int           `yaml:"max_conns"`          // client connections at once; beyond, new ones wait in the kernel's backlog; 0 = no limit
+	Admin            string        `yaml:"admin"`              // /metrics and /status for ListenAndServe, e.g. 127.0.0.1:9100; "" = none
+	AdminPublic      bool          `yaml:"admin_public"`       // allow a non-loopback admin address
 	CertFile         string        `yaml:"cert"`               // terminate mode, unless New gets a *tls.Config
 	KeyFile          string        `yaml:"key"`                // goes with CertFile
 	Certificates     []KeyPair     `yaml:"certificates"`       // more certificates, chosen by the client's SNI name; cert/key, if set, is the default
@@ -113,6 +115,11 @@ func (c *Config) Validate() error {
 	}
 	if err := validateDurations(c); err != nil {
 		return err
+	}
+	if c.Admin != "" {
+		if err := checkAdmin(c.Admin, c.AdminPublic); err != nil {
+			return err
+		}
 	}
 	if c.MaxConns < 0 {
 		return fmt.Errorf("max_conns: %d is negative (0 means no limit)", c.MaxConns)

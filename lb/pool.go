@@ -91,6 +91,7 @@ type generation struct {
 	upstreams []*Upstream
 	picker    Picker
 	health    Health
+	balance   string
 	stop      context.CancelFunc // ends this generation's health checks
 }
 
@@ -120,7 +121,7 @@ func newGeneration(cfg Config, prev *generation) *generation {
 			old[[2]string{u.Name, u.Addr}] = u.upstreamState
 		}
 	}
-	g := &generation{picker: newPicker(cfg.Balance), health: cfg.Health}
+	g := &generation{picker: newPicker(cfg.Balance), health: cfg.Health, balance: cfg.Balance}
 	for i, b := range cfg.Backends {
 		st := old[[2]string{b.Name, b.Addr}]
 		if st == nil {

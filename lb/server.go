@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ type Server struct {
 	dialer  net.Dialer
 	// proxyVersion is the PROXY header sent to backends: 0 (none), 1 or 2.
 	proxyVersion byte
+	active       atomic.Int64  // client connections open
+	accepted     atomic.Uint64 // client connections accepted
 	// slots holds one token per connection open when max_conns is set.
 	slots chan struct{}
 
@@ -87,7 +90,8 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	return s, nil
 }
 
-// ListenAndServe listens on cfg.Listen and serves there; see Serve.
+// ListenAndServe listens on cfg.Listen and serves there, and on cfg.Admin
+// (if set) serves AdminHandler; see Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
@@ -96,6 +100,18 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			return &addrInUseError{addr: s.cfg.Listen, err: err}
 		}
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	if s.cfg.Admin != "" {
+		aln, err := lc.Listen(ctx, "tcp", s.cfg.Admin)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listen %s: %w", s.cfg.Admin, err)
+		}
+		go func() {
+			if err := s.ServeAdmin(ctx, aln); err != nil {
+				s.log.Error("admin server stopped", zap.Error(err))
+			}
+		}()
 	}
 	return s.Serve(ctx, ln)
 }
@@ -182,8 +198,11 @@ func (s *Server) startConn(conn net.Conn) {
 		s.freeSlot()
 		return
 	}
+	s.accepted.Add(1)
+	s.active.Add(1)
 	go func() {
 		defer s.handlers.Done()
+		defer s.active.Add(-1)
 		defer s.freeSlot()
 		defer s.untrack(conn)
 		s.handle(s.ctx, conn)

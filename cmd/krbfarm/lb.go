@@ -54,6 +54,7 @@ func newLBCmd() *cobra.Command {
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "client connections at once; more wait in the backlog (default no limit)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection after this long with no byte either way (default 10m)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on SIGTERM/SIGINT, how long connections in flight may finish (default 30s)")
+	f.StringVar(&cfg.Admin, "admin", "", "serve /metrics and /status here, e.g. 127.0.0.1:9100 (loopback only unless admin_public: true in --config)")
 	f.StringVar(&cfg.CertFile, "cert", "", "certificate PEM for terminate mode")
 	f.StringVar(&cfg.KeyFile, "key", "", "key PEM for terminate mode")
 	return cmd
@@ -75,6 +76,7 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 		"listen": {&c.Listen, &flags.Listen}, "mode": {&c.Mode, &flags.Mode},
 		"cert": {&c.CertFile, &flags.CertFile}, "key": {&c.KeyFile, &flags.KeyFile},
 		"balance": {&c.Balance, &flags.Balance}, "proxy-protocol": {&c.ProxyProtocol, &flags.ProxyProtocol},
+		"admin": {&c.Admin, &flags.Admin},
 	} {
 		if set(name) {
 			*p[0] = *p[1]
