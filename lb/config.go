@@ -12,6 +12,7 @@ import (
 const (
 	ModeTerminate   = "terminate"   // TLS ends at the balancer; plain TCP to backends
 	ModePassthrough = "passthrough" // bytes forwarded untouched
+	ModeReencrypt   = "reencrypt"   // TLS ends here and a new TLS connection goes to the backend
 )
 
 // Backend is one server behind the balancer.
@@ -25,23 +26,26 @@ type Backend struct {
 // Config configures a Server. The zero value of every field but Backends
 // means its default, written next to the field.
 type Config struct {
-	Listen           string        `yaml:"listen"`             // front door for ListenAndServe; "" = "127.0.0.1:0"
-	Backends         []Backend     `yaml:"backends"`           // at least one
-	Mode             string        `yaml:"mode"`               // ModeTerminate ("" = this) or ModePassthrough
-	Balance          string        `yaml:"balance"`            // BalanceRoundRobin ("" = this), BalanceLeastConn or BalanceSource
-	Health           Health        `yaml:"health"`             // active checks and passive ejection
-	ProxyProtocol    string        `yaml:"proxy_protocol"`     // PROXY header to backends: "" (none), ProxyV1 or ProxyV2
-	DialTimeout      time.Duration `yaml:"dial_timeout"`       // backend connect; 0 = 3s
-	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`  // client TLS handshake (terminate); 0 = 10s
-	HalfCloseTimeout time.Duration `yaml:"half_close_timeout"` // how long the other direction may last once one has ended; 0 = 30s
-	IdleTimeout      time.Duration `yaml:"idle_timeout"`       // no byte either way for this long closes a connection; 0 = 10m
-	DrainTimeout     time.Duration `yaml:"drain_timeout"`      // how long Shutdown callers (krbfarm lb on SIGTERM) let connections finish; 0 = 30s
-	MaxConns         int           `yaml:"max_conns"`          // client connections at once; beyond, new ones wait in the kernel's backlog; 0 = no limit
-	Admin            string        `yaml:"admin"`              // /metrics and /status for ListenAndServe, e.g. 127.0.0.1:9100; "" = none
-	AdminPublic      bool          `yaml:"admin_public"`       // allow a non-loopback admin address
-	CertFile         string        `yaml:"cert"`               // terminate mode, unless New gets a *tls.Config
-	KeyFile          string        `yaml:"key"`                // goes with CertFile
-	Certificates     []KeyPair     `yaml:"certificates"`       // more certificates, chosen by the client's SNI name; cert/key, if set, is the default
+	Listen             string        `yaml:"listen"`               // front door for ListenAndServe; "" = "127.0.0.1:0"
+	Backends           []Backend     `yaml:"backends"`             // at least one
+	Mode               string        `yaml:"mode"`                 // ModeTerminate ("" = this) or ModePassthrough
+	Balance            string        `yaml:"balance"`              // BalanceRoundRobin ("" = this), BalanceLeastConn or BalanceSource
+	Health             Health        `yaml:"health"`               // active checks and passive ejection
+	ProxyProtocol      string        `yaml:"proxy_protocol"`       // PROXY header to backends: "" (none), ProxyV1 or ProxyV2
+	DialTimeout        time.Duration `yaml:"dial_timeout"`         // backend connect; 0 = 3s
+	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`    // client TLS handshake (terminate); 0 = 10s
+	HalfCloseTimeout   time.Duration `yaml:"half_close_timeout"`   // how long the other direction may last once one has ended; 0 = 30s
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`         // no byte either way for this long closes a connection; 0 = 10m
+	DrainTimeout       time.Duration `yaml:"drain_timeout"`        // how long Shutdown callers (krbfarm lb on SIGTERM) let connections finish; 0 = 30s
+	MaxConns           int           `yaml:"max_conns"`            // client connections at once; beyond, new ones wait in the kernel's backlog; 0 = no limit
+	Admin              string        `yaml:"admin"`                // /metrics and /status for ListenAndServe, e.g. 127.0.0.1:9100; "" = none
+	AdminPublic        bool          `yaml:"admin_public"`         // allow a non-loopback admin address
+	CertFile           string        `yaml:"cert"`                 // terminate mode, unless New gets a *tls.Config
+	KeyFile            string        `yaml:"key"`                  // goes with CertFile
+	Certificates       []KeyPair     `yaml:"certificates"`         // more certificates, chosen by the client's SNI name; cert/key, if set, is the default
+	CertReloadInterval time.Duration `yaml:"cert_reload_interval"` // how often certificate files are checked for change; 0 = 10s
+	BackendCA          string        `yaml:"backend_ca"`           // reencrypt: PEM CA(s) backends' certificates must chain to; "" = the system's roots
+	BackendServerName  string        `yaml:"backend_server_name"`  // reencrypt: name checked in backends' certificates; "" = each backend's host
 }
 
 // KeyPair names a PEM certificate chain and its key.
@@ -72,6 +76,7 @@ func (c Config) withDefaults() Config {
 	c.HalfCloseTimeout = orDefault(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.DrainTimeout = orDefault(c.DrainTimeout, DefaultDrainTimeout)
+	c.CertReloadInterval = orDefault(c.CertReloadInterval, DefaultCertReloadInterval)
 	c.Backends = append([]Backend(nil), c.Backends...)
 	for i := range c.Backends {
 		b := &c.Backends[i]
@@ -99,8 +104,10 @@ func (c *Config) Validate() error {
 	if err := validateBackends(c.Backends); err != nil {
 		return err
 	}
-	if c.Mode != "" && c.Mode != ModeTerminate && c.Mode != ModePassthrough {
-		return fmt.Errorf("mode: %q is neither %q nor %q", c.Mode, ModeTerminate, ModePassthrough)
+	switch c.Mode {
+	case "", ModeTerminate, ModePassthrough, ModeReencrypt:
+	default:
+		return fmt.Errorf("mode: %q is not one of %s, %s, %s", c.Mode, ModeTerminate, ModePassthrough, ModeReencrypt)
 	}
 	switch c.Balance {
 	case "", BalanceRoundRobin, BalanceLeastConn, BalanceSource:
@@ -180,6 +187,7 @@ func validateDurations(c *Config) error {
 		{"half_close_timeout", c.HalfCloseTimeout},
 		{"idle_timeout", c.IdleTimeout},
 		{"drain_timeout", c.DrainTimeout},
+		{"cert_reload_interval", c.CertReloadInterval},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: %v is negative", d.field, d.v)

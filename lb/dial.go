@@ -21,5 +21,13 @@ func (s *Server) dialBackend(ctx context.Context, u *Upstream, client, front net
 			return nil, err
 		}
 	}
+	if bt := s.backendTLS.Load(); bt != nil {
+		tc, err := s.reencrypt(ctx, conn, bt, u)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 	return conn, nil
 }

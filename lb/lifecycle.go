@@ -57,8 +57,9 @@ func (s *Server) stopping() bool {
 
 // Reload applies a new configuration without dropping any established
 // connection: backends (added, removed, re-weighted, max_conns), balance,
-// health, and in terminate mode the certificates, re-read from their files
-// (only when New loaded them itself, not when it was given a *tls.Config).
+// health, in terminate and reencrypt modes the certificates, re-read from
+// their files (only when New loaded them itself, not when it was given a
+// *tls.Config), and in reencrypt mode backend_ca.
 // A backend kept under the same name and address keeps its health and
 // counters; connections to a removed backend run on until they end. Any
 // other field that differs is an error naming it, and nothing is applied.
@@ -72,12 +73,27 @@ func (s *Server) Reload(cfg Config) error {
 	if field := fixedFieldChanged(s.cfg, cfg); field != "" {
 		return fmt.Errorf("lb reload: %s: cannot change without a restart", field)
 	}
+	// Load everything first: a wrong file changes nothing.
+	var pairs []tls.Certificate
 	if s.certs != nil {
-		pairs, err := loadKeyPairs(cfg)
-		if err != nil {
+		var err error
+		if pairs, err = loadFiles(certFiles(cfg)); err != nil {
 			return fmt.Errorf("lb reload: %w", err)
 		}
+	}
+	var bt *tls.Config
+	if s.cfg.Mode == ModeReencrypt {
+		var err error
+		if bt, err = backendTLS(cfg); err != nil {
+			return fmt.Errorf("lb reload: %w", err)
+		}
+	}
+	if s.certs != nil {
 		s.certs.Set(pairs...)
+		s.certFiles = certFiles(cfg)
+	}
+	if bt != nil {
+		s.backendTLS.Store(bt)
 	}
 	s.pool.swap(newGeneration(cfg, s.pool.gen.Load()))
 	s.log.Info("configuration reloaded", zap.Int("backends", len(cfg.Backends)), zap.String("balance", cfg.Balance))
@@ -87,7 +103,7 @@ func (s *Server) Reload(cfg Config) error {
 // reloadable names the yaml fields Reload may change.
 var reloadable = map[string]bool{
 	"backends": true, "balance": true, "health": true,
-	"cert": true, "key": true, "certificates": true,
+	"cert": true, "key": true, "certificates": true, "backend_ca": true,
 }
 
 // fixedFieldChanged returns the yaml name of the first field outside
@@ -112,7 +128,7 @@ func loadTLS(cfg Config) (*tls.Config, *tlsterm.Certs, error) {
 	if cfg.CertFile == "" && len(cfg.Certificates) == 0 {
 		return nil, nil, errors.New("lb config: terminate mode needs a certificate: set cert and key, pass a *tls.Config, or use mode passthrough")
 	}
-	pairs, err := loadKeyPairs(cfg)
+	pairs, err := loadFiles(certFiles(cfg))
 	if err != nil {
 		return nil, nil, fmt.Errorf("lb config: %w", err)
 	}
@@ -120,13 +136,17 @@ func loadTLS(cfg Config) (*tls.Config, *tlsterm.Certs, error) {
 	return certs.ServerConfig(), certs, nil
 }
 
-// loadKeyPairs reads cert/key, then each of certificates, in that order:
-// the first is the default for clients whose SNI matches none.
-func loadKeyPairs(cfg Config) ([]tls.Certificate, error) {
-	files := cfg.Certificates
+// certFiles lists cert/key, then each of certificates, in that order: the
+// first is the default for clients whose SNI matches none.
+func certFiles(cfg Config) []KeyPair {
+	files := append([]KeyPair(nil), cfg.Certificates...)
 	if cfg.CertFile != "" {
 		files = append([]KeyPair{{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}}, files...)
 	}
+	return files
+}
+
+func loadFiles(files []KeyPair) ([]tls.Certificate, error) {
 	var out []tls.Certificate
 	for _, f := range files {
 		c, err := tlsterm.LoadKeyPair(f.CertFile, f.KeyFile)

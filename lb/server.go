@@ -38,7 +38,10 @@ type Server struct {
 	cancel context.CancelFunc
 	health sync.Once
 
-	reloadMu sync.Mutex // one Reload at a time
+	reloadMu  sync.Mutex // one Reload at a time; guards certFiles
+	certFiles []KeyPair  // what certs was loaded from
+	// backendTLS is the client side of reencrypt mode; nil otherwise.
+	backendTLS atomic.Pointer[tls.Config]
 
 	stopAccept chan struct{} // closed when Shutdown begins
 
@@ -63,7 +66,7 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 		log = zap.NewNop()
 	}
 	var certs *tlsterm.Certs
-	if cfg.Mode != ModeTerminate {
+	if cfg.Mode == ModePassthrough {
 		tlsConf = nil
 	} else if tlsConf == nil {
 		var err error
@@ -75,12 +78,20 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 		cfg:          cfg,
 		tlsConf:      tlsConf,
 		certs:        certs,
+		certFiles:    certFiles(cfg),
 		stopAccept:   make(chan struct{}),
 		log:          log,
 		dialer:       net.Dialer{Timeout: cfg.DialTimeout},
 		proxyVersion: proxyVersion(cfg.ProxyProtocol),
 		listeners:    make(map[net.Listener]struct{}),
 		conns:        make(map[net.Conn]struct{}),
+	}
+	if cfg.Mode == ModeReencrypt {
+		bt, err := backendTLS(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("lb config: %w", err)
+		}
+		s.backendTLS.Store(bt)
 	}
 	if cfg.MaxConns > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConns)
@@ -141,7 +152,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("listening", zap.Stringer("addr", ln.Addr()), zap.String("mode", s.cfg.Mode), zap.String("balance", s.cfg.Balance))
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	s.health.Do(func() { s.pool.start(s.ctx) })
+	s.health.Do(func() {
+		s.pool.start(s.ctx)
+		if s.certs != nil {
+			go s.watchCerts(s.ctx, s.cfg.CertReloadInterval)
+		}
+	})
 	return s.acceptLoop(ln)
 }
 

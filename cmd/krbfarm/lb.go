@@ -23,7 +23,7 @@ func newLBCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "lb",
-		Short: "Run the L4 load balancer (TLS terminate or passthrough) on its own",
+		Short: "Run the L4 load balancer (TLS terminate, passthrough or reencrypt) on its own",
 		Example: `  krbfarm lb --listen 127.0.0.1:8443 --backend 127.0.0.1:8081 --backend 127.0.0.1:8082 --cert sso.pem --key sso-key.pem
   krbfarm lb --mode passthrough --listen 127.0.0.1:8443 --backend server1=127.0.0.1:8081,server2=127.0.0.1:8082
   krbfarm lb --config lb.yaml`,
@@ -48,7 +48,8 @@ func newLBCmd() *cobra.Command {
 	f.StringVar(&file, "config", "", "YAML lb config file (flags override it)")
 	f.StringVar(&cfg.Listen, "listen", "", "front-door address (default 127.0.0.1:0)")
 	f.StringSliceVar(&backends, "backend", nil, "backend ADDR or NAME=ADDR (repeat or comma-separate)")
-	f.StringVar(&cfg.Mode, "mode", "", "terminate (default) or passthrough")
+	f.StringVar(&cfg.Mode, "mode", "", "terminate (default), passthrough or reencrypt")
+	f.StringVar(&cfg.BackendCA, "backend-ca", "", "reencrypt: CA PEM that backends' certificates must chain to (default system roots)")
 	f.StringVar(&cfg.Balance, "balance", "", "roundrobin (default), leastconn or source (client-IP affinity)")
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header to backends: v1 or v2")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "client connections at once; more wait in the backlog (default no limit)")
@@ -76,7 +77,7 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 		"listen": {&c.Listen, &flags.Listen}, "mode": {&c.Mode, &flags.Mode},
 		"cert": {&c.CertFile, &flags.CertFile}, "key": {&c.KeyFile, &flags.KeyFile},
 		"balance": {&c.Balance, &flags.Balance}, "proxy-protocol": {&c.ProxyProtocol, &flags.ProxyProtocol},
-		"admin": {&c.Admin, &flags.Admin},
+		"admin": {&c.Admin, &flags.Admin}, "backend-ca": {&c.BackendCA, &flags.BackendCA},
 	} {
 		if set(name) {
 			*p[0] = *p[1]
