@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,6 +81,8 @@ backends:
 func FuzzConfigYAML(f *testing.F) {
 	f.Add("backends: [{addr: '127.0.0.1:1'}]\nmode: terminate\n")
 	f.Add("listen: '[::1]:0'\nbackends: [{name: a, addr: 'h:65535'}, {addr: 'h:0'}]\ndial_timeout: -1s\n")
+	f.Add("backends: [{addr: 'a:1', weight: 70000, max_conns: -1}]\nbalance: source\nhealth: {type: http, path: x, rise: -1}\nproxy_protocol: v3\nadmin: ':9100'\n")
+	f.Add("backends: [{addr: 'a:1'}]\nmode: reencrypt\ncertificates: [{cert: c}]\nidle_timeout: 1ns\nmax_conns: 1\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		var cfg Config
 		if yaml.Unmarshal([]byte(src), &cfg) != nil {
@@ -211,5 +214,31 @@ func TestHealthCheck(t *testing.T) {
 	}
 	if !seen["a:x"] || !seen["b:x"] {
 		t.Errorf("after a is back: got replies %v; want both a and b", seen)
+	}
+}
+
+// TestDocExample: the YAML example in docs/lb.md parses and validates, so
+// the documentation cannot drift from the Config fields.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/lb.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/lb.md has no yaml block")
+	}
+	dec := yaml.NewDecoder(strings.NewReader(src))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("docs/lb.md example: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("docs/lb.md example: %v", err)
+	}
+	if cfg.Health.Type != HealthHTTP || cfg.ProxyProtocol != ProxyV2 || len(cfg.Certificates) != 1 || cfg.Backends[0].Weight != 2 {
+		t.Errorf("docs/lb.md example read as %+v", cfg)
 	}
 }
