@@ -168,3 +168,19 @@ func TestMaxConns(t *testing.T) {
 		}
 	}
 }
+
+func TestTriedSet(t *testing.T) {
+	for _, n := range []int{3, 64, 65, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := newTriedSet(n)
+			for i := 0; i < n; i += 3 {
+				s.add(i)
+			}
+			for i := range n {
+				if got, want := s.has(i), i%3 == 0; got != want {
+					t.Fatalf("has(%d) = %v; want %v", i, got, want)
+				}
+			}
+		})
+	}
+}

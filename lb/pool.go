@@ -147,30 +147,16 @@ var errNoBackend = errors.New("no healthy backend")
 // success the caller must call release(u) when the connection ends.
 func (p *pool) connect(ctx context.Context, client, front net.Addr) (net.Conn, *Upstream, error) {
 	g := p.gen.Load()
-	var tried uint64 // bit i: upstream i tried; beyond 64 backends, a slice
-	var triedMore []bool
-	if len(g.upstreams) > 64 {
-		triedMore = make([]bool, len(g.upstreams))
-	}
-	isTried := func(i int) bool {
-		if triedMore != nil {
-			return triedMore[i]
-		}
-		return tried&(1<<i) != 0
-	}
+	tried := newTriedSet(len(g.upstreams))
 	var errs []error
 	var buf [8]*Upstream
 	for {
-		cands := candidates(buf[:0], g.upstreams, isTried)
+		cands := candidates(buf[:0], g.upstreams, tried.has)
 		if len(cands) == 0 {
 			return nil, nil, noBackendError(g, errs)
 		}
 		u := g.picker.Pick(cands, client)
-		if triedMore != nil {
-			triedMore[u.idx] = true
-		} else {
-			tried |= 1 << u.idx
-		}
+		tried.add(u.idx)
 		if !u.acquire() {
 			continue // filled up since candidates looked
 		}
@@ -190,6 +176,35 @@ func (p *pool) connect(ctx context.Context, client, front net.Addr) (net.Conn, *
 		p.dialFailed(g, u, err)
 		errs = append(errs, err)
 	}
+}
+
+// triedSet holds the backends tried for one connection: a bit mask, with
+// no allocation, up to 64 backends.
+type triedSet struct {
+	bits uint64
+	more []bool
+}
+
+func newTriedSet(n int) triedSet {
+	if n > 64 {
+		return triedSet{more: make([]bool, n)}
+	}
+	return triedSet{}
+}
+
+func (t *triedSet) add(i int) {
+	if t.more != nil {
+		t.more[i] = true
+		return
+	}
+	t.bits |= 1 << i
+}
+
+func (t *triedSet) has(i int) bool {
+	if t.more != nil {
+		return t.more[i]
+	}
+	return t.bits&(1<<i) != 0
 }
 
 func noBackendError(g *generation, errs []error) error {
