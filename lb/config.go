@@ -44,6 +44,7 @@ type Config struct {
 	KeyFile            string        `yaml:"key"`                  // goes with CertFile
 	Certificates       []KeyPair     `yaml:"certificates"`         // more certificates, chosen by the client's SNI name; cert/key, if set, is the default
 	CertReloadInterval time.Duration `yaml:"cert_reload_interval"` // how often certificate files are checked for change; 0 = 10s
+	ACME               ACME          `yaml:"acme"`                 // certificates from an ACME server for some names
 	BackendCA          string        `yaml:"backend_ca"`           // reencrypt: PEM CA(s) backends' certificates must chain to; "" = the system's roots
 	BackendServerName  string        `yaml:"backend_server_name"`  // reencrypt: name checked in backends' certificates; "" = each backend's host
 }
@@ -133,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return errors.New("cert, key: set both or neither")
+	}
+	if err := c.ACME.validate(); err != nil {
+		return err
 	}
 	for i, p := range c.Certificates {
 		if p.CertFile == "" || p.KeyFile == "" {

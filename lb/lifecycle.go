@@ -125,6 +125,9 @@ func fixedFieldChanged(a, b Config) string {
 // loadTLS builds the terminating configuration from cfg's certificate
 // files; the Certs it returns is what Reload refreshes.
 func loadTLS(cfg Config) (*tls.Config, *tlsterm.Certs, error) {
+	if cfg.ACME.Directory != "" {
+		return loadACME(cfg)
+	}
 	if cfg.CertFile == "" && len(cfg.Certificates) == 0 {
 		return nil, nil, errors.New("lb config: terminate mode needs a certificate: set cert and key, pass a *tls.Config, or use mode passthrough")
 	}
@@ -156,4 +159,22 @@ func loadFiles(files []KeyPair) ([]tls.Certificate, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// loadACME is loadTLS with ACME: file certificates, if any, still serve
+// the names ACME does not cover.
+func loadACME(cfg Config) (*tls.Config, *tlsterm.Certs, error) {
+	m, err := acmeManager(cfg.ACME)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lb config: %w", err)
+	}
+	var certs *tlsterm.Certs
+	if files := certFiles(cfg); len(files) > 0 {
+		pairs, err := loadFiles(files)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lb config: %w", err)
+		}
+		certs = tlsterm.NewCerts(pairs...)
+	}
+	return acmeTLS(m, cfg.ACME.Hosts, certs), certs, nil
 }
