@@ -16,7 +16,7 @@ func BenchmarkProxy(b *testing.B) {
 		io.Copy(c, c)
 		c.(*net.TCPConn).CloseWrite()
 	})
-	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, HealthInterval: time.Hour}, nil, nil)
+	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		b.Fatal(err)
@@ -43,5 +43,34 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	if want := int64(b.N) * int64(len(chunk)); n != want {
 		b.Fatalf("read %d bytes; want %d", n, want)
+	}
+}
+
+// BenchmarkConnect measures connection setup through the balancer in
+// passthrough: a new client connection per iteration, one byte each way,
+// then close. It is what a client opening a connection per request costs.
+func BenchmarkConnect(b *testing.B) {
+	be := listen(b)
+	serve(be, func(c net.Conn) {
+		buf := make([]byte, 1)
+		if _, err := c.Read(buf); err == nil {
+			c.Write(buf)
+		}
+	})
+	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
+	buf := make([]byte, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := net.Dial("tcp", front)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
 	}
 }

@@ -23,19 +23,27 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 			zap.String("close", handshakeReason(err)), zap.Error(err))
 		return
 	}
-	up, u, err := s.pool.connect(ctx, conn.RemoteAddr())
+	up, u, err := s.pool.connect(ctx, conn.RemoteAddr(), conn.LocalAddr())
 	if err != nil {
 		s.logNoBackend(remote, start, err)
 		return
 	}
-	defer s.pool.release(u)
 	if !s.track(up, nil) { // Close ran while we dialled
 		up.Close()
+		s.pool.release(u, 0, 0)
 		s.logNoBackend(remote, start, err)
 		return
 	}
-	defer s.untrack(up)
+	idle := watchIdle(rawConn(client), s.cfg.IdleTimeout, func() {
+		rawConn(client).Close()
+		up.Close()
+	})
 	res := s.pipe(client, up)
+	if idle.stop() {
+		res.reason, res.err = "idle timeout", nil
+	}
+	s.untrack(up)
+	s.pool.release(u, res.in, res.out)
 	s.log.Info("connection closed", remote, zap.String("upstream", u.Name),
 		zap.Int64("bytes_in", res.in), zap.Int64("bytes_out", res.out),
 		zap.Duration("duration", time.Since(start)),

@@ -1,14 +1,22 @@
 // Package lb is krbfarm's L4 (TCP) load balancer: the box in front of the
 // farm that a Windows shop would buy. It accepts client connections on one
-// front door and forwards each, whole, to one backend chosen round-robin
-// among those whose active TCP health check passes. One client connection
+// front door and forwards each, whole, to one healthy backend chosen
+// round-robin, by least connections or by client-IP hash (weights and
+// per-backend limits apply). One client connection
 // maps to one backend connection for its whole life, so connection-bound
 // authentication (NTLM, Kerberos with authPersistNonNTLM) keeps working.
 //
-// Two modes:
+// Three modes:
 //   - "terminate" (the default): TLS ends here; backends see plaintext.
 //   - "passthrough": bytes are forwarded untouched (TLS ends at the
 //     backend); the copy runs between raw TCP sockets so Linux uses splice(2).
+//   - "reencrypt": TLS ends here and a new, verified TLS connection goes to
+//     the backend.
+//
+// Backends may get a PROXY protocol header; ProxyListener is their side.
+// Shutdown drains, Reload applies a new configuration without dropping a
+// connection, AdminHandler serves /metrics and /status. docs/lb.md in the
+// repository documents the configuration file and the metrics.
 //
 // Typical use:
 //

@@ -162,6 +162,7 @@ func (o *observed) waitEvent(t *testing.T, msg string) {
 
 type labCerts struct {
 	ca                 *tlsterm.CA
+	caFile             string
 	certFile, keyFile  string
 	serverConf, client *tls.Config
 }
@@ -175,7 +176,7 @@ func newLabCerts(t testing.TB) labCerts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := labCerts{ca: ca, certFile: filepath.Join(dir, "sso.pem"), keyFile: filepath.Join(dir, "sso-key.pem")}
+	l := labCerts{ca: ca, caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "sso.pem"), keyFile: filepath.Join(dir, "sso-key.pem")}
 	if err := ca.Issue([]string{ssoName, "127.0.0.1"}, l.certFile, l.keyFile); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -16,205 +15,236 @@ import (
 // health and its counters. Pickers see Upstreams; they must not keep them
 // past the call.
 type Upstream struct {
-	Backend
-	idx      int // position in the pool, for the per-connection tried set
-	healthy  atomic.Bool
-	active   atomic.Int64
-	total    atomic.Uint64
-	failures atomic.Uint64
+	Backend            // as configured, with defaults resolved
+	idx            int // position in its generation, for the per-connection tried set
+	*upstreamState     // survives a Reload that keeps the backend's name and address
 }
 
-// Healthy reports whether the last health check or dial succeeded.
+// upstreamState is what a backend accumulates over its life.
+type upstreamState struct {
+	healthy   atomic.Bool
+	active    atomic.Int64
+	total     atomic.Uint64
+	failures  atomic.Uint64
+	bytesIn   atomic.Uint64 // client to backend, counted when a connection ends
+	bytesOut  atomic.Uint64 // backend to client
+	dialFails atomic.Int32  // consecutive failed connects (passive checks)
+
+	mu           sync.Mutex // the active checks' runs
+	okRun, badRn int
+}
+
+// Healthy reports whether the backend takes new connections.
 func (u *Upstream) Healthy() bool { return u.healthy.Load() }
 
 // Active is the number of client connections now proxied to u.
 func (u *Upstream) Active() int64 { return u.active.Load() }
 
+func (u *Upstream) weight() int { return u.Weight }
+
+// full reports whether u is at its max_conns.
+func (u *Upstream) full() bool { return u.MaxConns > 0 && u.active.Load() >= int64(u.MaxConns) }
+
+// acquire takes one of u's connection slots, failing when u is full.
+func (u *Upstream) acquire() bool {
+	if u.MaxConns == 0 {
+		u.active.Add(1)
+		return true
+	}
+	for {
+		n := u.active.Load()
+		if n >= int64(u.MaxConns) {
+			return false
+		}
+		if u.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 // BackendStatus is a snapshot of one backend, for status pages and tests.
 type BackendStatus struct {
 	Name     string `json:"name" yaml:"name"`
 	Addr     string `json:"addr" yaml:"addr"`
+	Weight   int    `json:"weight" yaml:"weight"`
+	MaxConns int    `json:"max_conns" yaml:"max_conns"` // 0: no limit
 	Healthy  bool   `json:"healthy" yaml:"healthy"`
-	Active   int64  `json:"active" yaml:"active"`     // connections open now
-	Total    uint64 `json:"total" yaml:"total"`       // connections proxied since start
-	Failures uint64 `json:"failures" yaml:"failures"` // failed dials and health checks
+	Active   int64  `json:"active" yaml:"active"`       // connections open now
+	Total    uint64 `json:"total" yaml:"total"`         // connections proxied since start
+	Failures uint64 `json:"failures" yaml:"failures"`   // failed connects and health checks
+	BytesIn  uint64 `json:"bytes_in" yaml:"bytes_in"`   // client to backend, of ended connections
+	BytesOut uint64 `json:"bytes_out" yaml:"bytes_out"` // backend to client, of ended connections
 }
 
 // Picker chooses the backend for a new connection. Implementations must
-// be safe for concurrent use. Later balancing methods (least connections,
-// source hash, weights) are Pickers too.
+// be safe for concurrent use. RoundRobin, LeastConn and SourceHash are the
+// ones Config.Balance names.
 type Picker interface {
 	// Pick returns one of candidates, which holds at least one healthy
-	// backend not yet tried for this connection; client is the client's
-	// address.
+	// backend not yet tried for this connection and not at its
+	// max_conns; client is the client's address.
 	Pick(candidates []*Upstream, client net.Addr) *Upstream
 }
 
-// RoundRobin picks candidates in turn. Its zero value is ready to use.
-type RoundRobin struct{ next atomic.Uint64 }
-
-// Pick implements Picker.
-func (r *RoundRobin) Pick(candidates []*Upstream, _ net.Addr) *Upstream {
-	n := r.next.Add(1) - 1
-	return candidates[n%uint64(len(candidates))]
-}
-
-// pool owns the backends: picking, dialing, and active health checks.
-type pool struct {
+// generation is one configuration of the pool: Reload swaps it whole.
+type generation struct {
 	upstreams []*Upstream
 	picker    Picker
-	log       *zap.Logger
-	dialer    net.Dialer
-	interval  time.Duration
-	timeout   time.Duration
-	wg        sync.WaitGroup
+	health    Health
+	balance   string
+	stop      context.CancelFunc // ends this generation's health checks
 }
 
-// newPool expects cfg with defaults resolved. Backends start healthy: until
-// the first check says otherwise, a backend is given the benefit of doubt.
-func newPool(cfg Config, picker Picker, log *zap.Logger) *pool {
-	p := &pool{
-		picker:   picker,
-		log:      log,
-		dialer:   net.Dialer{Timeout: cfg.DialTimeout},
-		interval: cfg.HealthInterval,
-		timeout:  cfg.HealthTimeout,
+// dialFunc opens a connection ready for proxying to u: TCP, then the PROXY
+// header and the TLS handshake when configured.
+type dialFunc func(ctx context.Context, u *Upstream, client, front net.Addr) (net.Conn, error)
+
+// pool owns the backends: picking, connecting, and health.
+type pool struct {
+	gen  atomic.Pointer[generation]
+	dial dialFunc
+	log  *zap.Logger
+	wg   sync.WaitGroup // health-check loops of every generation
+
+	mu      sync.Mutex // serialises start and swap
+	ctx     context.Context
+	started bool
+}
+
+// newGeneration expects cfg with defaults resolved. A backend whose name
+// and address are in prev keeps its health and counters; a new one starts
+// healthy: until a check says otherwise, it gets the benefit of doubt.
+func newGeneration(cfg Config, prev *generation) *generation {
+	old := map[[2]string]*upstreamState{}
+	if prev != nil {
+		for _, u := range prev.upstreams {
+			old[[2]string{u.Name, u.Addr}] = u.upstreamState
+		}
 	}
+	g := &generation{picker: newPicker(cfg.Balance), health: cfg.Health, balance: cfg.Balance}
 	for i, b := range cfg.Backends {
-		u := &Upstream{Backend: b, idx: i}
-		u.healthy.Store(true)
-		p.upstreams = append(p.upstreams, u)
+		st := old[[2]string{b.Name, b.Addr}]
+		if st == nil {
+			st = &upstreamState{}
+			st.healthy.Store(true)
+		}
+		g.upstreams = append(g.upstreams, &Upstream{Backend: b, idx: i, upstreamState: st})
 	}
+	return g
+}
+
+func newPool(g *generation, dial dialFunc, log *zap.Logger) *pool {
+	p := &pool{dial: dial, log: log}
+	p.gen.Store(g)
 	return p
 }
 
 // errNoBackend ends a connection no backend would take.
 var errNoBackend = errors.New("no healthy backend")
 
-// connect dials a backend for a client, trying each healthy backend at
-// most once. A backend that fails the dial is marked down at once. When no
-// healthy backend is left, the backends marked down are tried once each as
-// a last resort (a health verdict may be stale: a host that just came up
-// should not cost the client its connection), as nginx does. On success
-// the caller must call release(u) when the connection ends.
-func (p *pool) connect(ctx context.Context, client net.Addr) (net.Conn, *Upstream, error) {
-	tried := make([]bool, len(p.upstreams))
+// connect opens a backend connection for a client, trying each candidate
+// at most once, so a dead backend costs the client only a retry. On
+// success the caller must call release(u) when the connection ends.
+func (p *pool) connect(ctx context.Context, client, front net.Addr) (net.Conn, *Upstream, error) {
+	g := p.gen.Load()
+	tried := newTriedSet(len(g.upstreams))
 	var errs []error
-	lastResort := false
+	var buf [8]*Upstream
 	for {
-		cands := p.candidates(tried, lastResort)
-		if len(cands) == 0 && !lastResort {
-			lastResort = true
-			continue
-		}
+		cands := candidates(buf[:0], g.upstreams, tried.has)
 		if len(cands) == 0 {
-			return nil, nil, noBackendError(errs)
+			return nil, nil, noBackendError(g, errs)
 		}
-		u := p.picker.Pick(cands, client)
-		tried[u.idx] = true
-		conn, err := p.dialer.DialContext(ctx, "tcp", u.Addr)
+		u := g.picker.Pick(cands, client)
+		tried.add(u.idx)
+		if !u.acquire() {
+			continue // filled up since candidates looked
+		}
+		conn, err := p.dial(ctx, u, client, front)
 		if err == nil {
-			p.succeed(u)
 			u.total.Add(1)
-			u.active.Add(1)
+			if u.dialFails.Load() != 0 {
+				u.dialFails.Store(0)
+			}
 			return conn, u, nil
 		}
+		u.active.Add(-1)
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		err = fmt.Errorf("dial backend %s: %w", u.Name, err)
-		p.fail(u, err)
+		err = fmt.Errorf("connect backend %s: %w", u.Name, err)
+		p.dialFailed(g, u, err)
 		errs = append(errs, err)
 	}
 }
 
-func noBackendError(errs []error) error {
-	if len(errs) == 0 {
-		return errNoBackend
-	}
-	return fmt.Errorf("%w (%d tried): %w", errNoBackend, len(errs), errors.Join(errs...))
+// triedSet holds the backends tried for one connection: a bit mask, with
+// no allocation, up to 64 backends.
+type triedSet struct {
+	bits uint64
+	more []bool
 }
 
-func (p *pool) release(u *Upstream) { u.active.Add(-1) }
-
-// candidates are the untried backends that are healthy or, as a last
-// resort, down.
-func (p *pool) candidates(tried []bool, down bool) []*Upstream {
-	cands := make([]*Upstream, 0, len(p.upstreams))
-	for _, u := range p.upstreams {
-		if !tried[u.idx] && u.Healthy() != down {
-			cands = append(cands, u)
-		}
+func newTriedSet(n int) triedSet {
+	if n > 64 {
+		return triedSet{more: make([]bool, n)}
 	}
-	return cands
+	return triedSet{}
 }
 
-// fail counts a failed dial or check and marks u down.
-func (p *pool) fail(u *Upstream, err error) {
-	u.failures.Add(1)
-	if u.healthy.Swap(false) {
-		p.log.Warn("backend down", zap.String("upstream", u.Name), zap.String("addr", u.Addr), zap.Error(err))
-	}
-}
-
-func (p *pool) succeed(u *Upstream) {
-	if !u.healthy.Swap(true) {
-		p.log.Info("backend up", zap.String("upstream", u.Name), zap.String("addr", u.Addr))
-	}
-}
-
-// start runs one health-check loop per backend until ctx is done; wait
-// waits for them to return.
-func (p *pool) start(ctx context.Context) {
-	for _, u := range p.upstreams {
-		p.wg.Add(1)
-		go p.watch(ctx, u)
-	}
-}
-
-func (p *pool) wait() { p.wg.Wait() }
-
-func (p *pool) watch(ctx context.Context, u *Upstream) {
-	defer p.wg.Done()
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	for {
-		p.check(ctx, u)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// check is the active TCP check: connect, then close at once.
-func (p *pool) check(ctx context.Context, u *Upstream) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", u.Addr)
-	if err == nil {
-		conn.Close()
-		p.succeed(u)
+func (t *triedSet) add(i int) {
+	if t.more != nil {
+		t.more[i] = true
 		return
 	}
-	if errors.Is(ctx.Err(), context.Canceled) { // the server is closing
-		return
+	t.bits |= 1 << i
+}
+
+func (t *triedSet) has(i int) bool {
+	if t.more != nil {
+		return t.more[i]
 	}
-	p.fail(u, fmt.Errorf("health check %s: %w", u.Name, err))
+	return t.bits&(1<<i) != 0
+}
+
+func noBackendError(g *generation, errs []error) error {
+	full := 0
+	for _, u := range g.upstreams {
+		if u.Healthy() && u.full() {
+			full++
+		}
+	}
+	return fmt.Errorf("%w (%d failed, %d at max_conns): %w", errNoBackend, len(errs), full, errors.Join(errs...))
+}
+
+// release ends a connection to u, counting its bytes.
+func (p *pool) release(u *Upstream, in, out int64) {
+	u.active.Add(-1)
+	u.bytesIn.Add(uint64(in))
+	u.bytesOut.Add(uint64(out))
+}
+
+func candidates(dst, ups []*Upstream, tried func(int) bool) []*Upstream {
+	for _, u := range ups {
+		if !tried(u.idx) && u.Healthy() && !u.full() {
+			dst = append(dst, u)
+		}
+	}
+	return dst
 }
 
 func (p *pool) status() []BackendStatus {
-	out := make([]BackendStatus, len(p.upstreams))
-	for i, u := range p.upstreams {
+	g := p.gen.Load()
+	out := make([]BackendStatus, len(g.upstreams))
+	for i, u := range g.upstreams {
 		out[i] = BackendStatus{
-			Name:     u.Name,
-			Addr:     u.Addr,
+			Name: u.Name, Addr: u.Addr, Weight: u.Weight, MaxConns: u.MaxConns,
 			Healthy:  u.Healthy(),
 			Active:   u.Active(),
 			Total:    u.total.Load(),
 			Failures: u.failures.Load(),
+			BytesIn:  u.bytesIn.Load(),
+			BytesOut: u.bytesOut.Load(),
 		}
 	}
 	return out

@@ -118,7 +118,7 @@ func TestHalfClose(t *testing.T) {
 		backendEOF <- string(req)
 		io.WriteString(c, "reply after EOF")
 	})
-	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, HealthInterval: time.Hour}, nil, nil)
+	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestHalfCloseBackendFirst(t *testing.T) {
 			late <- string(req)
 		}
 	})
-	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, HealthInterval: time.Hour}, nil, nil)
+	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestHalfCloseTimeout(t *testing.T) {
 	defer close(hold)
 	be := listen(t)
 	serve(be, func(c net.Conn) { io.ReadAll(c); <-hold })
-	cfg := Config{Backends: backends(be), Mode: ModePassthrough, HalfCloseTimeout: 50 * time.Millisecond, HealthInterval: time.Hour}
+	cfg := Config{Backends: backends(be), Mode: ModePassthrough, HalfCloseTimeout: 50 * time.Millisecond, Health: Health{Interval: time.Hour}}
 	srv, front := startLB(t, cfg, nil, o.log)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
@@ -210,7 +210,7 @@ func TestCloseCutsConnections(t *testing.T) {
 			<-hold
 		}
 	})
-	srv, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, HealthInterval: time.Hour}, nil, o.log)
+	srv, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, o.log)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -252,11 +252,11 @@ func TestPassthroughKeepsRawTCP(t *testing.T) {
 	if _, ok := client.(*net.TCPConn); !ok || err != nil {
 		t.Fatalf("client side: got %T, %v; want *net.TCPConn", client, err)
 	}
-	up, u, err := srv.pool.connect(t.Context(), conn.RemoteAddr())
+	up, u, err := srv.pool.connect(t.Context(), conn.RemoteAddr(), conn.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.pool.release(u)
+	defer srv.pool.release(u, 0, 0)
 	defer up.Close()
 	if _, ok := up.(*net.TCPConn); !ok {
 		t.Fatalf("backend side: got %T; want *net.TCPConn", up)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,14 +23,30 @@ var ErrServerClosed = errors.New("lb: server closed")
 type Server struct {
 	cfg     Config // defaults resolved
 	tlsConf *tls.Config
+	certs   *tlsterm.Certs // the certificates Reload refreshes; nil when New was given tlsConf
 	log     *zap.Logger
 	pool    *pool
+	dialer  net.Dialer
+	// proxyVersion is the PROXY header sent to backends: 0 (none), 1 or 2.
+	proxyVersion byte
+	active       atomic.Int64  // client connections open
+	accepted     atomic.Uint64 // client connections accepted
+	// slots holds one token per connection open when max_conns is set.
+	slots chan struct{}
 
 	ctx    context.Context // the server's life; Close cancels it
 	cancel context.CancelFunc
 	health sync.Once
 
+	reloadMu  sync.Mutex // one Reload at a time; guards certFiles
+	certFiles []KeyPair  // what certs was loaded from
+	// backendTLS is the client side of reencrypt mode; nil otherwise.
+	backendTLS atomic.Pointer[tls.Config]
+
+	stopAccept chan struct{} // closed when Shutdown begins
+
 	mu        sync.Mutex
+	draining  bool // Shutdown has begun: no new listener or connection
 	closed    bool
 	addr      net.Addr
 	listeners map[net.Listener]struct{}
@@ -48,38 +65,44 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if cfg.Mode != ModeTerminate {
+	var certs *tlsterm.Certs
+	if cfg.Mode == ModePassthrough {
 		tlsConf = nil
 	} else if tlsConf == nil {
 		var err error
-		if tlsConf, err = loadTLS(cfg); err != nil {
+		if tlsConf, certs, err = loadTLS(cfg); err != nil {
 			return nil, err
 		}
 	}
 	s := &Server{
-		cfg:       cfg,
-		tlsConf:   tlsConf,
-		log:       log,
-		pool:      newPool(cfg, &RoundRobin{}, log),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		cfg:          cfg,
+		tlsConf:      tlsConf,
+		certs:        certs,
+		certFiles:    certFiles(cfg),
+		stopAccept:   make(chan struct{}),
+		log:          log,
+		dialer:       net.Dialer{Timeout: cfg.DialTimeout},
+		proxyVersion: proxyVersion(cfg.ProxyProtocol),
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[net.Conn]struct{}),
 	}
+	if cfg.Mode == ModeReencrypt {
+		bt, err := backendTLS(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("lb config: %w", err)
+		}
+		s.backendTLS.Store(bt)
+	}
+	if cfg.MaxConns > 0 {
+		s.slots = make(chan struct{}, cfg.MaxConns)
+	}
+	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
-func loadTLS(cfg Config) (*tls.Config, error) {
-	if cfg.CertFile == "" {
-		return nil, errors.New("lb config: terminate mode needs a certificate: set cert and key, pass a *tls.Config, or use mode passthrough")
-	}
-	cert, err := tlsterm.LoadKeyPair(cfg.CertFile, cfg.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("lb config: %w", err)
-	}
-	return tlsterm.ServerConfig(cert), nil
-}
-
-// ListenAndServe listens on cfg.Listen and serves there; see Serve.
+// ListenAndServe listens on cfg.Listen and serves there, and on cfg.Admin
+// (if set) serves AdminHandler; see Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
@@ -88,6 +111,18 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			return &addrInUseError{addr: s.cfg.Listen, err: err}
 		}
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	if s.cfg.Admin != "" {
+		aln, err := lc.Listen(ctx, "tcp", s.cfg.Admin)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listen %s: %w", s.cfg.Admin, err)
+		}
+		go func() {
+			if err := s.ServeAdmin(ctx, aln); err != nil {
+				s.log.Error("admin server stopped", zap.Error(err))
+			}
+		}()
 	}
 	return s.Serve(ctx, ln)
 }
@@ -114,22 +149,32 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.removeListener(ln)
+	s.log.Info("listening", zap.Stringer("addr", ln.Addr()), zap.String("mode", s.cfg.Mode), zap.String("balance", s.cfg.Balance))
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	s.health.Do(func() { s.pool.start(s.ctx) })
+	s.health.Do(func() {
+		s.pool.start(s.ctx)
+		if s.certs != nil {
+			go s.watchCerts(s.ctx, s.cfg.CertReloadInterval)
+		}
+	})
 	return s.acceptLoop(ln)
 }
 
 func (s *Server) acceptLoop(ln net.Listener) error {
 	var backoff time.Duration
 	for {
+		if !s.takeSlot() {
+			return nil
+		}
 		conn, err := ln.Accept()
 		if err == nil {
 			backoff = 0
 			s.startConn(conn)
 			continue
 		}
-		if s.ctx.Err() != nil {
+		s.freeSlot()
+		if s.stopping() {
 			return nil
 		}
 		if !isTemporary(err) {
@@ -166,13 +211,41 @@ func (s *Server) pause(d time.Duration) bool {
 func (s *Server) startConn(conn net.Conn) {
 	if !s.track(conn, &s.handlers) {
 		conn.Close()
+		s.freeSlot()
 		return
 	}
+	s.accepted.Add(1)
+	s.active.Add(1)
 	go func() {
 		defer s.handlers.Done()
+		defer s.active.Add(-1)
+		defer s.freeSlot()
 		defer s.untrack(conn)
 		s.handle(s.ctx, conn)
 	}()
+}
+
+// takeSlot waits for room under max_conns before the next Accept, so
+// clients beyond the limit wait in the kernel's backlog, as with HAProxy's
+// maxconn. It reports false once the server stops accepting.
+func (s *Server) takeSlot() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-s.ctx.Done():
+		return false
+	case <-s.stopAccept:
+		return false
+	}
+}
+
+func (s *Server) freeSlot() {
+	if s.slots != nil {
+		<-s.slots
+	}
 }
 
 // Close stops accepting, closes every proxied connection, stops the health
@@ -210,7 +283,7 @@ func (s *Server) Status() []BackendStatus { return s.pool.status() }
 func (s *Server) addListener(ln net.Listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.draining {
 		return false
 	}
 	if s.addr == nil {
@@ -233,7 +306,9 @@ func (s *Server) removeListener(ln net.Listener) {
 func (s *Server) track(c net.Conn, wg *sync.WaitGroup) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	// Once draining, no new client connection joins the handlers that
+	// Shutdown waits for; backend connections (wg nil) still may.
+	if s.closed || (s.draining && wg != nil) {
 		return false
 	}
 	s.conns[c] = struct{}{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,7 +32,7 @@ func TestValidate(t *testing.T) {
 		{"bad listen", Config{Listen: "8443", Backends: ok}, "listen"},
 		{"bad mode", Config{Backends: ok, Mode: "http"}, "mode"},
 		{"negative dial", Config{Backends: ok, DialTimeout: -1}, "dial_timeout"},
-		{"negative interval", Config{Backends: ok, HealthInterval: -1}, "health_interval"},
+		{"negative interval", Config{Backends: ok, Health: Health{Interval: -1}}, "health.interval"},
 		{"negative half-close", Config{Backends: ok, HalfCloseTimeout: -1}, "half_close_timeout"},
 		{"cert without key", Config{Backends: ok, CertFile: "c.pem"}, "cert, key"},
 	}
@@ -69,8 +70,8 @@ backends:
 		t.Fatal(err)
 	}
 	got := cfg.withDefaults()
-	if got.DialTimeout != 2*time.Second || got.HalfCloseTimeout != time.Minute || got.HealthInterval != DefaultHealthInterval {
-		t.Errorf("durations: got %v, %v, %v", got.DialTimeout, got.HalfCloseTimeout, got.HealthInterval)
+	if got.DialTimeout != 2*time.Second || got.HalfCloseTimeout != time.Minute || got.Health.Interval != DefaultHealthInterval {
+		t.Errorf("durations: got %v, %v, %v", got.DialTimeout, got.HalfCloseTimeout, got.Health.Interval)
 	}
 	if got.Backends[1].Name != "127.0.0.1:8082" || cfg.Backends[1].Name != "" {
 		t.Errorf("default name: got %q (input now %q); want the addr, input untouched", got.Backends[1].Name, cfg.Backends[1].Name)
@@ -80,6 +81,8 @@ backends:
 func FuzzConfigYAML(f *testing.F) {
 	f.Add("backends: [{addr: '127.0.0.1:1'}]\nmode: terminate\n")
 	f.Add("listen: '[::1]:0'\nbackends: [{name: a, addr: 'h:65535'}, {addr: 'h:0'}]\ndial_timeout: -1s\n")
+	f.Add("backends: [{addr: 'a:1', weight: 70000, max_conns: -1}]\nbalance: source\nhealth: {type: http, path: x, rise: -1}\nproxy_protocol: v3\nadmin: ':9100'\n")
+	f.Add("backends: [{addr: 'a:1'}]\nmode: reencrypt\ncertificates: [{cert: c}]\nidle_timeout: 1ns\nmax_conns: 1\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		var cfg Config
 		if yaml.Unmarshal([]byte(src), &cfg) != nil {
@@ -181,7 +184,7 @@ func TestHealthCheck(t *testing.T) {
 	a := nameBackend(t, "a")
 	addr := a.Addr().String()
 	cfg := Config{Backends: backends(a, nameBackend(t, "b")), Mode: ModePassthrough,
-		HealthInterval: 10 * time.Millisecond, HealthTimeout: time.Second}
+		Health: Health{Interval: 10 * time.Millisecond, Timeout: time.Second}}
 	srv, front := startLB(t, cfg, nil, o.log)
 
 	a.Close()
@@ -214,29 +217,28 @@ func TestHealthCheck(t *testing.T) {
 	}
 }
 
-// Regression: a backend marked down by a health check that ran before it
-// listened was refused to every client until the next check, although it
-// was serving ("no healthy backend (0 tried)").
-func TestStaleDownBackendStillTried(t *testing.T) {
-	o := newObserved()
-	a := listen(t)
-	addr := a.Addr().String()
-	a.Close()
-	cfg := Config{Backends: []Backend{{Name: "a", Addr: addr}}, Mode: ModePassthrough,
-		HealthInterval: time.Hour, HealthTimeout: time.Second}
-	srv, front := startLB(t, cfg, nil, o.log)
-	o.waitEvent(t, "backend down")
-
-	again, err := net.Listen("tcp", addr)
+// TestDocExample: the YAML example in docs/lb.md parses and validates, so
+// the documentation cannot drift from the Config fields.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/lb.md")
 	if err != nil {
-		t.Fatalf("listen again on %s: %v", addr, err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { again.Close() })
-	serve(again, nameHandler("a"))
-	if got := roundTrip(t, front, "x"); got != "a:x" {
-		t.Fatalf("backend up but marked down: got %q; want %q", got, "a:x")
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/lb.md has no yaml block")
 	}
-	if st := srv.Status()[0]; !st.Healthy {
-		t.Errorf("after a successful dial: got %+v; want a marked up", st)
+	dec := yaml.NewDecoder(strings.NewReader(src))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("docs/lb.md example: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("docs/lb.md example: %v", err)
+	}
+	if cfg.Health.Type != HealthHTTP || cfg.ProxyProtocol != ProxyV2 || len(cfg.Certificates) != 1 || cfg.Backends[0].Weight != 2 {
+		t.Errorf("docs/lb.md example read as %+v", cfg)
 	}
 }

@@ -1,0 +1,214 @@
+package lb
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Health check types, the values of Health.Type.
+const (
+	HealthTCP  = "tcp"  // a connect (and the PROXY header, TLS handshake when configured) succeeds
+	HealthHTTP = "http" // GET Path answers 200
+)
+
+// Health configures the active checks and passive ejection. The zero value
+// of each field means the default written next to it.
+type Health struct {
+	Type     string        `yaml:"type"`     // HealthTCP ("" = this) or HealthHTTP
+	Path     string        `yaml:"path"`     // HTTP checks' path; "" = /healthz
+	Interval time.Duration `yaml:"interval"` // between checks of one backend; 0 = 1s
+	Timeout  time.Duration `yaml:"timeout"`  // one check, connect to answer; 0 = 1s
+	Rise     int           `yaml:"rise"`     // passing checks in a row that bring a backend up; 0 = 2
+	Fall     int           `yaml:"fall"`     // failing checks in a row that take it down; 0 = 3
+	// EjectAfter is how many failed connects of client traffic in a row
+	// take a backend down before any check runs (passive ejection); 0 = 1.
+	EjectAfter int `yaml:"eject_after"`
+}
+
+// Defaults for the zero values of Health.
+const (
+	DefaultHealthPath     = "/healthz"
+	DefaultHealthInterval = time.Second
+	DefaultHealthTimeout  = time.Second
+	DefaultRise           = 2
+	DefaultFall           = 3
+	DefaultEjectAfter     = 1
+)
+
+func (h Health) withDefaults() Health {
+	h.Type = orDefault(h.Type, HealthTCP)
+	h.Path = orDefault(h.Path, DefaultHealthPath)
+	h.Interval = orDefault(h.Interval, DefaultHealthInterval)
+	h.Timeout = orDefault(h.Timeout, DefaultHealthTimeout)
+	h.Rise = orDefault(h.Rise, DefaultRise)
+	h.Fall = orDefault(h.Fall, DefaultFall)
+	h.EjectAfter = orDefault(h.EjectAfter, DefaultEjectAfter)
+	return h
+}
+
+func (h *Health) validate() error {
+	if h.Type != "" && h.Type != HealthTCP && h.Type != HealthHTTP {
+		return fmt.Errorf("health.type: %q is neither %q nor %q", h.Type, HealthTCP, HealthHTTP)
+	}
+	if h.Path != "" && h.Path[0] != '/' {
+		return fmt.Errorf("health.path: %q must start with /", h.Path)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"health.interval", int64(h.Interval)}, {"health.timeout", int64(h.Timeout)},
+		{"health.rise", int64(h.Rise)}, {"health.fall", int64(h.Fall)},
+		{"health.eject_after", int64(h.EjectAfter)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%s: %d is negative", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// start runs the current generation's checks until ctx is done.
+func (p *pool) start(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ctx, p.started = ctx, true
+	p.startGen(p.gen.Load())
+}
+
+// swap installs g, ending the previous generation's checks.
+func (p *pool) swap(g *generation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.gen.Swap(g)
+	if old.stop != nil {
+		old.stop()
+	}
+	if p.started {
+		p.startGen(g)
+	}
+}
+
+func (p *pool) startGen(g *generation) {
+	ctx, stop := context.WithCancel(p.ctx)
+	g.stop = stop
+	for _, u := range g.upstreams {
+		p.wg.Add(1)
+		go p.watch(ctx, g, u)
+	}
+}
+
+// wait waits for every check loop to return, once their contexts end.
+func (p *pool) wait() { p.wg.Wait() }
+
+func (p *pool) watch(ctx context.Context, g *generation, u *Upstream) {
+	defer p.wg.Done()
+	t := time.NewTicker(g.health.Interval)
+	defer t.Stop()
+	for {
+		err := p.check(ctx, g.health, u)
+		if ctx.Err() != nil {
+			return
+		}
+		p.checked(g, u, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// check is one active check: a connect as client traffic would make it
+// (PROXY header and TLS included), then for HTTP a GET that must answer 200.
+func (p *pool) check(ctx context.Context, h Health, u *Upstream) error {
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	conn, err := p.dial(ctx, u, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if h.Type != HealthHTTP {
+		return nil
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	return httpCheck(conn, u.Addr, h.Path)
+}
+
+// errHealthStatus is an HTTP check's non-200 answer.
+type errHealthStatus struct{ code int }
+
+func (e errHealthStatus) Error() string { return fmt.Sprintf("answered %d; want 200", e.code) }
+
+func httpCheck(conn net.Conn, host, path string) error {
+	req, err := http.NewRequest(http.MethodGet, "http://"+host+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Close = true
+	req.Header.Set("User-Agent", "krbfarm-lb-health")
+	if err := req.Write(conn); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errHealthStatus{resp.StatusCode}
+	}
+	return nil
+}
+
+// checked records an active check: rise passes in a row bring u up, fall
+// failures in a row take it down.
+func (p *pool) checked(g *generation, u *Upstream, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err == nil {
+		u.badRn, u.okRun = 0, u.okRun+1
+		if u.okRun >= g.health.Rise {
+			p.setHealthy(u, true, nil)
+		}
+		return
+	}
+	u.failures.Add(1)
+	u.okRun, u.badRn = 0, u.badRn+1
+	if u.badRn >= g.health.Fall {
+		p.setHealthy(u, false, fmt.Errorf("health check: %w", err))
+	}
+}
+
+// dialFailed records a failed connect of client traffic: eject_after of
+// them in a row take u down at once, before any check notices.
+func (p *pool) dialFailed(g *generation, u *Upstream, err error) {
+	u.failures.Add(1)
+	if int(u.dialFails.Add(1)) < g.health.EjectAfter {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.okRun = 0
+	p.setHealthy(u, false, err)
+}
+
+func (p *pool) setHealthy(u *Upstream, up bool, err error) {
+	if u.healthy.Swap(up) == up {
+		return
+	}
+	if up {
+		u.dialFails.Store(0)
+		p.log.Info("backend up", zap.String("upstream", u.Name), zap.String("addr", u.Addr))
+		return
+	}
+	p.log.Warn("backend down", zap.String("upstream", u.Name), zap.String("addr", u.Addr), zap.Error(err))
+}

@@ -1,0 +1,70 @@
+package lb
+
+import (
+	"fmt"
+	"net"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// PROXY protocol versions, the values of Config.ProxyProtocol.
+const (
+	ProxyV1 = "v1" // the text header: "PROXY TCP4 client front cport fport\r\n"
+	ProxyV2 = "v2" // the binary header
+)
+
+// proxyVersion maps Config.ProxyProtocol to go-proxyproto's version byte;
+// 0 means no header.
+func proxyVersion(v string) byte {
+	switch v {
+	case ProxyV1:
+		return 1
+	case ProxyV2:
+		return 2
+	}
+	return 0
+}
+
+// writeProxyHeader sends the PROXY header on a new backend connection
+// before any client byte: client and front are the client connection's
+// ends. Health checks pass nil for both and send a LOCAL header (v2) or
+// "PROXY UNKNOWN" (v1), which says the balancer itself is connecting.
+func writeProxyHeader(conn net.Conn, version byte, client, front net.Addr) error {
+	if _, err := proxyproto.HeaderProxyFromAddrs(version, client, front).WriteTo(conn); err != nil {
+		return fmt.Errorf("write PROXY header: %w", err)
+	}
+	return nil
+}
+
+// ProxyListener wraps a backend's listener so it reads PROXY protocol
+// headers (v1 or v2) from trusted senders only, the load balancers: their
+// connections report the client's address from the header as RemoteAddr,
+// or the sender's own when it sends none (a health check). Anyone else's
+// header is refused: the first Read on that connection fails with
+// go-proxyproto's ErrSuperfluousProxyHeader, so a client cannot pose as
+// another address. trusted holds IP addresses and CIDR ranges; entries
+// that parse as neither are ignored (they trust no one); check them first
+// with ValidateTrusted.
+//
+//	ln = lb.ProxyListener(ln, []string{"127.0.0.1", "10.0.0.0/24"})
+func ProxyListener(ln net.Listener, trusted []string) net.Listener {
+	var ok []string
+	for _, t := range trusted {
+		if ValidateTrusted([]string{t}) == nil {
+			ok = append(ok, t)
+		}
+	}
+	policy := proxyproto.MustPolicyFromRanges(ok, proxyproto.USE, proxyproto.REJECT)
+	return &proxyproto.Listener{Listener: ln, ConnPolicy: policy}
+}
+
+// ValidateTrusted reports the first entry of a ProxyListener's trusted
+// list that is neither an IP address nor a CIDR range.
+func ValidateTrusted(trusted []string) error {
+	for i, t := range trusted {
+		if _, err := proxyproto.PolicyFromRanges([]string{t}, proxyproto.USE, proxyproto.REJECT); err != nil {
+			return fmt.Errorf("trusted[%d]: %q is neither an IP address nor a CIDR range", i, t)
+		}
+	}
+	return nil
+}
