@@ -17,6 +17,13 @@ if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install) and put it on PATH" >&2
   exit 1
 fi
+# Pebble, a local ACME server, for the load balancer's ACME test (no internet).
+if ! command -v pebble >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/pebble" ]; then
+  echo "deps: installing pebble (local ACME server) with go install"
+  go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.8.0 ||
+    echo "deps: pebble install failed: the ACME test will be skipped" >&2
+fi
+
 [ ${#need[@]} -eq 0 ] && exit 0
 
 # shellcheck disable=SC2207
