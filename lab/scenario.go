@@ -26,7 +26,8 @@ type Scenario struct {
 	Setup []Step // what went wrong
 	Fix   []Step // what the administrator does
 	// Symptom, if set, replaces the usual LB sample (e.g. a replay).
-	Symptom func(ctx context.Context, a *Admin, out io.Writer) (bool, error)
+	// It is given the number of requests to send.
+	Symptom func(ctx context.Context, a *Admin, out io.Writer, n int) (bool, error)
 	// Browser: requests fall back to NTLM without a Kerberos ticket, as a
 	// browser's do (ntlm-fallback); otherwise they fail as kinit/curl's.
 	Browser bool
@@ -95,7 +96,7 @@ func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests i
 
 func (sc *Scenario) symptom(ctx context.Context, a *Admin, out io.Writer, name string, n int) (bool, error) {
 	if sc.Symptom != nil {
-		return sc.Symptom(ctx, a, out)
+		return sc.Symptom(ctx, a, out, n)
 	}
 	s, err := a.sampleLB(ctx, sc.User, name, n, sc.Browser)
 	if err != nil {

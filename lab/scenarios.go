@@ -147,7 +147,7 @@ func enctypes(host string, es []string, win string) Step {
 
 // replaySymptom captures one token and replays it directly to every host,
 // twice to the first: REPEAT there, accepted elsewhere.
-func replaySymptom(ctx context.Context, a *Admin, out io.Writer) (bool, error) {
+func replaySymptom(ctx context.Context, a *Admin, out io.Writer, _ int) (bool, error) {
 	c, err := a.newUserClient(a.FQDN, a.Info.LB.Addr)
 	if err != nil {
 		return false, err

@@ -52,8 +52,7 @@ func headerLimits(host string, n int) Step {
 
 // largeTokenSymptom samples the site as the farm's first user, then as the
 // user in many groups: the first is served, the second refused everywhere.
-func largeTokenSymptom(ctx context.Context, a *Admin, out io.Writer) (bool, error) {
-	n := 2 * len(a.Info.Backends)
+func largeTokenSymptom(ctx context.Context, a *Admin, out io.Writer, n int) (bool, error) {
 	ok := true
 	for _, user := range []string{"", bigUser} {
 		s, err := a.sampleLB(ctx, user, a.FQDN, n, false)
