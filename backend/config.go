@@ -18,6 +18,8 @@ const (
 	DefaultMaxClockSkew    = 5 * time.Minute
 	DefaultMaxFieldLength  = 16384 // http.sys MaxFieldLength
 	DefaultMaxRequestBytes = 16384 // http.sys MaxRequestBytes
+	// MaxHTTPSysFieldLength is the largest MaxFieldLength http.sys takes.
+	MaxHTTPSysFieldLength  = 65534
 	DefaultReplayCacheSize = 1000000
 
 	// DefaultMaxHeaderBytes is the old name of DefaultMaxFieldLength.

@@ -17,15 +17,31 @@ const (
 // or the request line and headers over MaxRequestBytes get IIS's 400.
 func (s *Site) headersTooLarge(w http.ResponseWriter, r *http.Request) bool {
 	name, n := longestHeader(r)
+	field, request := s.HeaderLimits()
 	switch total := requestBytes(r); {
-	case n > s.cfg.MaxFieldLength:
-		s.headerTooLong(w, r, fmt.Sprintf("header %s is %d bytes, limit %d (maxFieldLength, http.sys MaxFieldLength)", name, n, s.cfg.MaxFieldLength))
-	case total > s.cfg.MaxRequestBytes:
-		s.headerTooLong(w, r, fmt.Sprintf("request line and headers are %d bytes, limit %d (maxRequestBytes, http.sys MaxRequestBytes)", total, s.cfg.MaxRequestBytes))
+	case n > field:
+		s.headerTooLong(w, r, fmt.Sprintf("header %s is %d bytes, limit %d (maxFieldLength, http.sys MaxFieldLength)", name, n, field))
+	case total > request:
+		s.headerTooLong(w, r, fmt.Sprintf("request line and headers are %d bytes, limit %d (maxRequestBytes, http.sys MaxRequestBytes)", total, request))
 	default:
 		return false
 	}
 	return true
+}
+
+// SetHeaderLimits changes maxFieldLength and maxRequestBytes (0 = 16384),
+// as editing http.sys's MaxFieldLength / MaxRequestBytes in the registry
+// then restarting http.sys does. Up to MaxHTTPSysFieldLength they take
+// effect at once; net/http's own limit was fixed when the server started.
+func (s *Site) SetHeaderLimits(field, request int) {
+	c := Config{MaxFieldLength: field, MaxRequestBytes: request}.withDefaults()
+	s.maxField.Store(int64(c.MaxFieldLength))
+	s.maxRequest.Store(int64(c.MaxRequestBytes))
+}
+
+// HeaderLimits returns the maxFieldLength and maxRequestBytes in force.
+func (s *Site) HeaderLimits() (field, request int) {
+	return int(s.maxField.Load()), int(s.maxRequest.Load())
 }
 
 // longestHeader returns the name and size ("Name: value") of the largest

@@ -224,6 +224,29 @@ func TestHeaderLimits(t *testing.T) {
 	}
 }
 
+// TestSetHeaderLimits raises the limits on a running site, as the registry
+// edit and http.sys restart do: a 30000-byte token gets 400, then not.
+func TestSetHeaderLimits(t *testing.T) {
+	f := newFixture(t)
+	s, _ := newSite(t, "server1", f.siteKT, nil)
+	addr := serve(t, s)
+	big := []string{"Authorization", "Negotiate " + strings.Repeat("A", 30000)}
+	if resp, _ := dial(t, addr).get("/", big...); resp.StatusCode != 400 {
+		t.Fatalf("before: status %d; want 400", resp.StatusCode)
+	}
+	s.SetHeaderLimits(MaxHTTPSysFieldLength, MaxHTTPSysFieldLength)
+	if field, req := s.HeaderLimits(); field != 65534 || req != 65534 {
+		t.Errorf("HeaderLimits = %d, %d; want 65534, 65534", field, req)
+	}
+	if resp, _ := dial(t, addr).get("/", big...); resp.StatusCode == 400 {
+		t.Errorf("after raising the limits: still 400")
+	}
+	s.SetHeaderLimits(0, 0)
+	if field, req := s.HeaderLimits(); field != DefaultMaxFieldLength || req != DefaultMaxRequestBytes {
+		t.Errorf("HeaderLimits after 0, 0 = %d, %d; want the defaults", field, req)
+	}
+}
+
 func TestProviders(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct {

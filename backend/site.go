@@ -45,6 +45,8 @@ type Site struct {
 	ntlmUsers ntlmUsers   // NTLM accounts and their NT hashes
 	ntlmNames ntlmNames   // names sent in NTLM challenges
 	batch     atomic.Bool // the pool identity holds SeBatchLogonRight
+	// maxField and maxRequest are the http.sys header limits in force.
+	maxField, maxRequest atomic.Int64
 
 	mu      sync.Mutex
 	servers map[*http.Server]struct{}
@@ -81,6 +83,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 	}
 	s.warnMissingSPN(kt)
 	s.batch.Store(*cfg.BatchLogonRight)
+	s.SetHeaderLimits(cfg.MaxFieldLength, cfg.MaxRequestBytes)
 	s.poolStart()
 	return s, nil
 }
@@ -188,11 +191,12 @@ func (s *Site) newServer(ctx context.Context) *http.Server {
 }
 
 // serverHeaderLimit is net/http's own header limit: well above the
-// http.sys limits, so that requests over them get IIS's 400 from the
+// http.sys limits (and above the largest MaxFieldLength, so that raising it
+// live works), so that requests over them get IIS's 400 from the
 // handler rather than net/http's 431; far above them, net/http's 431 bounds
 // memory.
 func serverHeaderLimit(c Config) int {
-	return max(c.MaxFieldLength, c.MaxRequestBytes) + 64<<10
+	return max(c.MaxFieldLength, c.MaxRequestBytes, MaxHTTPSysFieldLength) + 64<<10
 }
 
 // track registers srv, or reports false if the Site is closed.

@@ -120,7 +120,7 @@ func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
 }
 
 // writeHostSettings updates what a reload picks up in a host's
-// backend.yaml: clock_offset and batchLogonRight.
+// backend.yaml: clock_offset, batchLogonRight and the header limits.
 func writeHostSettings(path string, hs *HostSite) error {
 	cfg, err := backend.LoadConfig(path)
 	if err != nil {
@@ -130,11 +130,13 @@ func writeHostSettings(path string, hs *HostSite) error {
 	if right != nil && *right {
 		right = nil // the default
 	}
-	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight()
+	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight() &&
+		cfg.MaxFieldLength == hs.IIS.MaxFieldLength && cfg.MaxRequestBytes == hs.IIS.MaxRequestBytes
 	if cfg.ClockOffset == hs.ClockOffset && same {
 		return nil
 	}
 	cfg.ClockOffset, cfg.BatchLogonRight = hs.ClockOffset, right
+	cfg.MaxFieldLength, cfg.MaxRequestBytes, cfg.MaxHeaderBytes = hs.IIS.MaxFieldLength, hs.IIS.MaxRequestBytes, 0
 	return (&Host{Config: path}).writeConfig(cfg)
 }
 

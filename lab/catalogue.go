@@ -15,6 +15,7 @@ const (
 	CauseReplay          = "replay-across-hosts"
 	CauseNoBatchRight    = "no-batch-logon-right"
 	CauseNTLMFallback    = "ntlm-fallback"
+	CauseLargeToken      = "large-token"
 )
 
 // Finding is a catalogue entry: what it is and the administrator's fix.
@@ -47,6 +48,8 @@ var catalogue = map[string]Finding{
 		"no setting cures it: TLS end to end so tokens cannot be captured, channel binding (Extended Protection), or a shared replay cache"},
 	CauseNoBatchRight: {"no batch logon right: the app pool identity lacks \"Log on as a batch job\" (SeBatchLogonRight), WAS stops the pool (event 5021, security 4625 0xC000015B) and that host answers 503 to everyone",
 		"grant \"Log on as a batch job\" to the pool identity by GPO (or take it out of \"Deny log on as a batch job\"), gpupdate /force on the host, start the app pool"},
+	CauseLargeToken: {"large token: the user is in so many groups that the Kerberos ticket (the group SIDs in its PAC) makes the Authorization header longer than http.sys allows (MaxFieldLength / MaxRequestBytes, 16384 bytes by default): HTTP 400 \"Request Header Too Long\" on every host, before any authentication",
+		"raise the limits on every host: reg add HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /v MaxFieldLength /t REG_DWORD /d 65534 /f, the same for MaxRequestBytes, then restart http.sys (net stop http /y; net start w3svc) or reboot; or shrink the token: fewer groups (clean up nested memberships), resource SID compression, no SIDHistory"},
 	CauseNTLMFallback: {"NTLM fallback: the site works, but over NTLM: Kerberos was not used (no service ticket), so no delegation and a DC round trip per connection",
 		"fix why Kerberos fails (the underlying cause below), then check klist shows HTTP/<fqdn> and the site reports Kerberos"},
 }

@@ -52,8 +52,8 @@ func RunBackend(ctx context.Context, cfg backend.Config, listenFD int, log *zap.
 	return site.Serve(ctx, ln)
 }
 
-// reloadOnHUP reloads the keytab, the clock offset and the batch logon right
-// (restarting the app pool) on each SIGHUP, then
+// reloadOnHUP reloads the keytab, the clock offset, the batch logon right
+// (restarting the app pool) and the header limits on each SIGHUP, then
 // acknowledges by copying the lab's "reload" file to "reloaded" next to the
 // config, so the lab knows the host has the new keys before it goes on.
 func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, cfgPath string, log *zap.Logger) {
@@ -70,6 +70,7 @@ func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, 
 			if c, err := backend.LoadConfig(cfgPath); err == nil {
 				offset.Store(int64(c.ClockOffset))
 				site.SetBatchLogonRight(c.BatchLogonRight == nil || *c.BatchLogonRight)
+				site.SetHeaderLimits(c.MaxFieldLength, c.MaxRequestBytes)
 			} else if log != nil {
 				log.Warn("reload config", zap.Error(err))
 			}

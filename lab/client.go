@@ -36,6 +36,11 @@ type ClientConfig struct {
 	// such SPN (KDC_ERR_S_PRINCIPAL_UNKNOWN): if the server offers NTLM, the
 	// request is made with NTLM instead. false = fail as kinit/curl would.
 	NTLMFallback bool
+	// Groups is how many security groups the user is in (its memberOf);
+	// 0 = few enough not to matter. Over 0, service tickets carry the
+	// groups' SIDs, as a Windows PAC does: the real KDC issues them that
+	// big (see bigticket.go).
+	Groups int
 }
 
 // Client is a Kerberos user with an HTTP client that sends a fresh SPNEGO
@@ -120,7 +125,7 @@ func (c *Client) do(ctx context.Context, url string, auth bool) (Result, error) 
 	}
 	req.Header.Set("Accept", "application/json")
 	if auth {
-		if err := spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN); err != nil {
+		if err := c.setToken(req); err != nil {
 			if c.cfg.NTLMFallback && principalUnknown(err) {
 				return c.getNTLM(ctx, url, err)
 			}
@@ -170,10 +175,30 @@ func (c *Client) Via(addr string) (*Client, error) {
 // client's SPN (a new authenticator each call), e.g. to replay it.
 func (c *Client) Token() (string, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://localhost/", nil)
-	if err := spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN); err != nil {
+	if err := c.setToken(req); err != nil {
 		return "", fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
 	}
 	return req.Header.Get("Authorization"), nil
+}
+
+// setToken sets req's Negotiate header. A user in groups first gets the
+// ticket with their SIDs, which SPNEGO then takes from the cache.
+func (c *Client) setToken(req *http.Request) error {
+	if err := c.groupTicket(); err != nil {
+		return err
+	}
+	return spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN)
+}
+
+func (c *Client) groupTicket() error {
+	if c.cfg.Groups <= 0 {
+		return nil
+	}
+	if _, _, ok := c.krb.GetCachedTicket(c.cfg.SPN); ok {
+		return nil
+	}
+	_, err := bigTicket(c.krb, c.cfg.SPN, c.cfg.Groups)
+	return err
 }
 
 // GetWithToken sends one GET to url with the given Authorization value.
@@ -195,6 +220,9 @@ func (c *Client) GetWithToken(ctx context.Context, url, authorization string) (R
 // ServiceTicket asks the KDC for a ticket to the client's SPN (like
 // klist get) and returns its kvno and enctype number.
 func (c *Client) ServiceTicket() (kvno int, etype int32, err error) {
+	if err := c.groupTicket(); err != nil {
+		return 0, 0, err
+	}
 	tkt, _, err := c.krb.GetServiceTicket(c.cfg.SPN)
 	if err != nil {
 		return 0, 0, err

@@ -31,6 +31,9 @@ type Account struct {
 	KVNO     int      `json:"kvno"`     // msDS-KeyVersionNumber; a password reset adds 1
 	Enctypes []string `json:"enctypes"` // the keys it has, MIT names
 	SPNs     []string `json:"spns"`     // servicePrincipalName values
+	// Groups is how many security groups a user is in (memberOf, nested
+	// included); its service tickets carry their SIDs. 0 = a few.
+	Groups int `json:"groups,omitempty"`
 }
 
 // Directory is the lab's model of the domain the KDC serves, with each

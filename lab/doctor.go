@@ -52,6 +52,9 @@ type DoctorOptions struct {
 	// there is no Kerberos ticket; a site served that way is diagnosed as
 	// ntlm-fallback, with the reason Kerberos failed as Underlying.
 	Browser bool
+	// User is whose tickets and requests are checked; "" = the farm's
+	// first user.
+	User string
 }
 
 // doctor carries one diagnosis.
@@ -61,6 +64,7 @@ type doctor struct {
 	r      *Report
 	holder *Account
 	token  string
+	user   string // "" = the farm's first user
 }
 
 // Diagnose runs the checks a Windows admin runs by hand (setspn -Q,
@@ -75,7 +79,7 @@ func (a *Admin) Diagnose(ctx context.Context, o DoctorOptions) (*Report, error) 
 	if o.Requests == 0 {
 		o.Requests = 2 * len(a.Info.Backends)
 	}
-	doc := &doctor{a: a, d: d, r: &Report{Name: name, SPN: "HTTP/" + name}}
+	doc := &doctor{a: a, d: d, r: &Report{Name: name, SPN: "HTTP/" + name}, user: o.User}
 	doc.checkSPN()
 	if err := doc.checkTicket(); err != nil {
 		return nil, err
@@ -83,7 +87,7 @@ func (a *Admin) Diagnose(ctx context.Context, o DoctorOptions) (*Report, error) 
 	for _, h := range d.Hosts {
 		doc.checkHost(ctx, h)
 	}
-	s, err := a.sampleLB(ctx, name, o.Requests, o.Browser)
+	s, err := a.sampleLB(ctx, o.User, name, o.Requests, o.Browser)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +141,7 @@ func (doc *doctor) checkSPN() {
 // checkTicket is klist get HTTP/name: a service ticket and its kvno and
 // enctype, plus a token that the per-host checks verify offline.
 func (doc *doctor) checkTicket() error {
-	c, err := doc.a.newUserClient(doc.r.Name, doc.a.Info.LB.Addr)
+	c, err := doc.a.userClient(doc.user, doc.r.Name, doc.a.Info.LB.Addr, false)
 	if err != nil {
 		return err
 	}
@@ -178,6 +182,7 @@ func (doc *doctor) checkHost(ctx context.Context, h *HostSite) {
 		doc.add(Pass, h.Name+" clock", fmt.Sprintf("off by %s", off), "")
 	}
 	if doc.token != "" {
+		doc.checkHeaderSize(h)
 		doc.checkKeytab(h)
 		doc.checkDirect(ctx, h)
 	}
@@ -245,7 +250,7 @@ func (doc *doctor) keytabCause(h *HostSite, ae *backend.AuthError) string {
 // Invoke-WebRequest against one server would.
 func (doc *doctor) checkDirect(ctx context.Context, h *HostSite) {
 	addr := doc.a.hostAddr(h.Name)
-	c, err := doc.a.newUserClient(doc.r.Name, addr)
+	c, err := doc.a.userClient(doc.user, doc.r.Name, addr, false)
 	if err != nil {
 		doc.add(Fail, h.Name+" direct", err.Error(), "")
 		return
@@ -286,7 +291,7 @@ func (doc *doctor) checkReplay(ctx context.Context) {
 	}
 	var accepted []string
 	for _, b := range hosts {
-		c, err := doc.a.newUserClient(doc.r.Name, b.Addr)
+		c, err := doc.a.userClient(doc.user, doc.r.Name, b.Addr, false)
 		if err != nil {
 			return
 		}

@@ -3,6 +3,8 @@ package lab
 import (
 	"fmt"
 	"strings"
+
+	"github.com/krbfarm/krbfarm/backend"
 )
 
 // Identities that mean "the host's machine account" when a pool runs as them.
@@ -31,6 +33,24 @@ type IISSettings struct {
 	// batch job" (SeBatchLogonRight). nil = true. false: the pool cannot
 	// start, the host answers 503 (no-batch-logon-right scenario).
 	BatchLogonRight *bool `yaml:"batchLogonRight,omitempty" json:"batchLogonRight,omitempty"`
+	// MaxFieldLength and MaxRequestBytes are http.sys's header limits
+	// (HKLM\SYSTEM\CurrentControlSet\Services\HTTP\Parameters); 0 = 16384,
+	// Windows' default. A header over them gets 400 "Request Header Too
+	// Long" (large-token scenario).
+	MaxFieldLength  int `yaml:"maxFieldLength,omitempty" json:"maxFieldLength,omitempty"`
+	MaxRequestBytes int `yaml:"maxRequestBytes,omitempty" json:"maxRequestBytes,omitempty"`
+}
+
+// HeaderLimits reports maxFieldLength and maxRequestBytes with defaults.
+func (s IISSettings) HeaderLimits() (field, request int) {
+	return or0(s.MaxFieldLength, backend.DefaultMaxFieldLength), or0(s.MaxRequestBytes, backend.DefaultMaxRequestBytes)
+}
+
+func or0(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // BatchRight reports batchLogonRight with its default.

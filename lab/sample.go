@@ -83,19 +83,34 @@ func KerberosErrorName(err error) string {
 // newUserClient logs the farm's first user in, for tickets to HTTP/name,
 // reaching dial (the LB or a host).
 func (a *Admin) newUserClient(name, dial string) (*Client, error) {
-	return a.userClient(name, dial, false)
+	return a.userClient("", name, dial, false)
 }
 
-// userClient is newUserClient; with browser set, the client falls back to
-// NTLM when the KDC has no such SPN, as a browser does.
-func (a *Admin) userClient(name, dial string, browser bool) (*Client, error) {
-	if len(a.Info.Users) == 0 {
-		return nil, fmt.Errorf("farm.json lists no user")
+// userClient logs user in ("" = the farm's first user), with the groups
+// the directory gives it; with browser set, the client falls back to NTLM
+// when the KDC has no such SPN, as a browser does.
+func (a *Admin) userClient(user, name, dial string, browser bool) (*Client, error) {
+	cfg := ClientConfig{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user,
+		SPN: "HTTP/" + name, CAFile: a.Info.CACert, DialAddr: dial, NTLMFallback: browser}
+	if user == "" {
+		if len(a.Info.Users) == 0 {
+			return nil, fmt.Errorf("farm.json lists no user")
+		}
+		cfg.User, _, _ = strings.Cut(a.Info.Users[0].Principal, "@")
+		cfg.Password = a.Info.Users[0].Password
 	}
-	u := a.Info.Users[0]
-	user, _, _ := strings.Cut(u.Principal, "@")
-	return NewClient(ClientConfig{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user, Password: u.Password,
-		SPN: "HTTP/" + name, CAFile: a.Info.CACert, DialAddr: dial, NTLMFallback: browser})
+	d, err := a.Directory()
+	if err != nil {
+		return nil, err
+	}
+	acct := d.Account(cfg.User)
+	switch {
+	case acct != nil:
+		cfg.Password, cfg.Groups = acct.Password, acct.Groups
+	case user != "":
+		return nil, &NoAccountError{Name: user}
+	}
+	return NewClient(cfg)
 }
 
 // URLFor is the front door's URL with another host name (an alias).
@@ -109,18 +124,19 @@ func (a *Admin) URLFor(name string) string {
 // `klist purge`), and summarises them per backend with the reasons the
 // hosts logged.
 func (a *Admin) SampleLB(ctx context.Context, name string, n int) (Sample, error) {
-	return a.sampleLB(ctx, name, n, false)
+	return a.sampleLB(ctx, "", name, n, false)
 }
 
 // SampleBrowser is SampleLB as a browser sends it: without a Kerberos
 // ticket it falls back to NTLM where the site offers it.
 func (a *Admin) SampleBrowser(ctx context.Context, name string, n int) (Sample, error) {
-	return a.sampleLB(ctx, name, n, true)
+	return a.sampleLB(ctx, "", name, n, true)
 }
 
-func (a *Admin) sampleLB(ctx context.Context, name string, n int, browser bool) (Sample, error) {
+// sampleLB is SampleLB as user ("" = the farm's first user).
+func (a *Admin) sampleLB(ctx context.Context, user, name string, n int, browser bool) (Sample, error) {
 	s := Sample{Name: name, Requests: n}
-	c, err := a.userClient(name, a.Info.LB.Addr, browser)
+	c, err := a.userClient(user, name, a.Info.LB.Addr, browser)
 	if err != nil {
 		return s, err
 	}

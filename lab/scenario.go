@@ -26,10 +26,13 @@ type Scenario struct {
 	Setup []Step // what went wrong
 	Fix   []Step // what the administrator does
 	// Symptom, if set, replaces the usual LB sample (e.g. a replay).
-	Symptom func(ctx context.Context, a *Admin, out io.Writer) (bool, error)
+	// It is given the number of requests to send.
+	Symptom func(ctx context.Context, a *Admin, out io.Writer, n int) (bool, error)
 	// Browser: requests fall back to NTLM without a Kerberos ticket, as a
 	// browser's do (ntlm-fallback); otherwise they fail as kinit/curl's.
 	Browser bool
+	// User is who meets the trouble; "" = the farm's first user.
+	User string
 	// NotRunnable, if set, says why the scenario cannot be reproduced
 	// honestly here; such a scenario is listed but does not run.
 	NotRunnable string
@@ -70,7 +73,7 @@ func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests i
 		return res, err
 	}
 	fmt.Fprintf(out, "\n3. Diagnosis (krbfarm doctor)\n")
-	if res.Report, err = a.Diagnose(ctx, DoctorOptions{Name: name, Browser: sc.Browser}); err != nil {
+	if res.Report, err = a.Diagnose(ctx, DoctorOptions{Name: name, Browser: sc.Browser, User: sc.User}); err != nil {
 		return res, err
 	}
 	PrintReport(out, res.Report, "   ")
@@ -80,7 +83,7 @@ func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests i
 		return res, err
 	}
 	fmt.Fprintf(out, "\n5. Verify\n")
-	s, err := a.sampleLB(ctx, name, requests, sc.Browser)
+	s, err := a.sampleLB(ctx, sc.User, name, requests, sc.Browser)
 	if err != nil {
 		return res, err
 	}
@@ -93,9 +96,9 @@ func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests i
 
 func (sc *Scenario) symptom(ctx context.Context, a *Admin, out io.Writer, name string, n int) (bool, error) {
 	if sc.Symptom != nil {
-		return sc.Symptom(ctx, a, out)
+		return sc.Symptom(ctx, a, out, n)
 	}
-	s, err := a.sampleLB(ctx, name, n, sc.Browser)
+	s, err := a.sampleLB(ctx, sc.User, name, n, sc.Browser)
 	if err != nil {
 		return false, err
 	}

@@ -53,7 +53,11 @@ func Scenarios() []*Scenario {
 			Story: "A hardening GPO puts <DOMAIN>\\<svc> in \"Deny log on as a batch job\" on <h2>. After gpupdate the pool's identity cannot log on, WAS disables the pool (event 5021) and <h2> answers 503 to everyone. The LB's TCP health check still sees the port open, so it keeps sending users there.",
 			Setup: []Step{batchRight("<h2>", false, `gpupdate /force; Restart-WebAppPool sso   # on <h2>, with <DOMAIN>\<svc> in "Deny log on as a batch job"`)},
 			Fix:   []Step{batchRight("<h2>", true, `GPO "Log on as a batch job" += <DOMAIN>\<svc>; gpupdate /force; Start-WebAppPool sso   # on <h2>`)}},
-		{Name: "large-token", Cause: "large-token", Title: "a user in many groups: header over the limit", NotRunnable: "needs a big PAC (a user in hundreds of groups); MIT krb5kdc issues no group PAC, and shrinking maxFieldLength instead would not be the field's story"},
+		{Name: "large-token", Cause: CauseLargeToken, User: bigUser, Title: "a user in many groups: header over the limit",
+			Story:   "bob is in 600 security groups. The KDC puts every group's SID in his tickets, so his Negotiate token is about 26 KB, base64 in an Authorization header over http.sys's MaxFieldLength (16384 bytes by default). alice, in a few groups, is served; bob gets 400 \"Request Header Too Long\" from every host.",
+			Setup:   []Step{addBigUser()},
+			Symptom: largeTokenSymptom,
+			Fix:     []Step{headerLimits("<h1>", 65534), headerLimits("<h2>", 65534)}},
 		{Name: "ntlm-fallback", Cause: CauseNTLMFallback, Browser: true, Title: "Kerberos fails, NTLM takes over",
 			Story: "HTTP/<fqdn> was removed from <DOMAIN>\\<svc>. Nobody notices: browsers get KDC_ERR_S_PRINCIPAL_UNKNOWN, fall back silently to NTLM (IIS offers Negotiate and NTLM) and the site still works, each connection a DC round trip, no delegation.",
 			Setup: []Step{setspnD("<svc>")},
@@ -143,7 +147,7 @@ func enctypes(host string, es []string, win string) Step {
 
 // replaySymptom captures one token and replays it directly to every host,
 // twice to the first: REPEAT there, accepted elsewhere.
-func replaySymptom(ctx context.Context, a *Admin, out io.Writer) (bool, error) {
+func replaySymptom(ctx context.Context, a *Admin, out io.Writer, _ int) (bool, error) {
 	c, err := a.newUserClient(a.FQDN, a.Info.LB.Addr)
 	if err != nil {
 		return false, err

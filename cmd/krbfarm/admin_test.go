@@ -36,7 +36,8 @@ func TestAdminCommandsOnRunningFarm(t *testing.T) {
 		{"delete it", []string{"setspn", "-D", spn, "SERVER2$"}, 0, nil},
 		{"list svc-web", []string{"setspn", "-L", "svc-web"}, 0, []string{spn, "kvno 2"}},
 		{"ktpass", []string{"ktpass", "svc-web", "--out", filepath.Join(state, "svc.keytab")}, 0, []string{"kvno 2"}},
-		{"doctor healthy again", []string{"doctor"}, 0, []string{"Verdict: healthy"}},
+		{"raise http.sys limits", []string{"iis", "server1", "--maxFieldLength", "65534", "--maxRequestBytes", "65534"}, 0, []string{"MaxFieldLength 65534, MaxRequestBytes 65534"}},
+		{"doctor healthy again", []string{"doctor"}, 0, []string{"Verdict: healthy", "server1 token", "under MaxFieldLength 65534"}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {

@@ -63,9 +63,10 @@ func newIISCmd() *cobra.Command {
 		identity        string
 		kernel, appPool bool
 		clockOffset     time.Duration
+		field, request  int
 	)
 	cmd := &cobra.Command{
-		Use:   "iis HOST [--identity A] [--useKernelMode=B] [--useAppPoolCredentials=B] [--clock-offset D]",
+		Use:   "iis HOST [--identity A] [--useKernelMode=B] [--useAppPoolCredentials=B] [--maxFieldLength N] [--maxRequestBytes N] [--clock-offset D]",
 		Short: "Change a running host's IIS authentication settings (which key decrypts tickets) or its clock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,6 +85,12 @@ func newIISCmd() *cobra.Command {
 				if set("useAppPoolCredentials") {
 					s.UseAppPoolCredentials = lab.Bool(appPool)
 				}
+				if set("maxFieldLength") {
+					s.MaxFieldLength = field
+				}
+				if set("maxRequestBytes") {
+					s.MaxRequestBytes = request
+				}
 			})
 			if err == nil && set("clock-offset") {
 				err = a.SetClockOffset(cmd.Context(), args[0], clockOffset)
@@ -96,7 +103,9 @@ func newIISCmd() *cobra.Command {
 				return err
 			}
 			h := d.Host(args[0])
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s; clock offset %s\n", h.Name, h.IIS.Explain(d.Service, h.Machine), h.ClockOffset)
+			mf, mr := h.IIS.HeaderLimits()
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s; MaxFieldLength %d, MaxRequestBytes %d; clock offset %s\n",
+				h.Name, h.IIS.Explain(d.Service, h.Machine), mf, mr, h.ClockOffset)
 			return nil
 		},
 	}
@@ -105,6 +114,8 @@ func newIISCmd() *cobra.Command {
 	f.StringVar(&identity, "identity", "", "app pool identity: an account, ApplicationPoolIdentity or NetworkService")
 	f.BoolVar(&kernel, "useKernelMode", true, "http.sys decrypts tickets")
 	f.BoolVar(&appPool, "useAppPoolCredentials", true, "in kernel mode, decrypt with the pool identity's key")
+	f.IntVar(&field, "maxFieldLength", 0, "http.sys MaxFieldLength: the largest header field, bytes (0 = 16384, max 65534)")
+	f.IntVar(&request, "maxRequestBytes", 0, "http.sys MaxRequestBytes: request line and headers, bytes (0 = 16384)")
 	f.DurationVar(&clockOffset, "clock-offset", 0, "the host's clock error, e.g. 10m")
 	return cmd
 }
