@@ -85,36 +85,49 @@ func GroupsInTicket(ad types.AuthorizationData) int {
 // to spn carrying the SIDs of n groups; the ticket lands in cl's cache,
 // where SPNEGO takes it from.
 func bigTicket(cl *krbclient.Client, spn string, n int) (messages.Ticket, error) {
+	asRep, err := loginTGT(cl)
+	if err != nil {
+		return messages.Ticket{}, err
+	}
+	rep, err := groupsTicket(cl, asRep, spn, n)
+	return rep.Ticket, err
+}
+
+// loginTGT is an AS exchange for cl's user: a TGT and its session key.
+func loginTGT(cl *krbclient.Client) (messages.ASRep, error) {
 	realm := cl.Credentials.Realm()
 	asReq, err := messages.NewASReqForTGT(realm, cl.Config, cl.Credentials.CName())
 	if err != nil {
-		return messages.Ticket{}, err
+		return messages.ASRep{}, err
 	}
-	asRep, err := cl.ASExchange(realm, asReq, 0)
-	if err != nil {
-		return messages.Ticket{}, err
-	}
+	return cl.ASExchange(realm, asReq, 0)
+}
+
+// groupsTicket asks the KDC, with the TGT of asRep, for a ticket to spn
+// carrying the SIDs of n groups (none when n is 0); the ticket also lands
+// in cl's cache.
+func groupsTicket(cl *krbclient.Client, asRep messages.ASRep, spn string, n int) (messages.TGSRep, error) {
+	realm := cl.Credentials.Realm()
 	tgt, key := asRep.Ticket, asRep.DecryptedEncPart.Key
 	sname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, spn)
 	req, err := messages.NewTGSReq(cl.Credentials.CName(), realm, cl.Config, tgt, key, sname, false)
 	if err != nil {
-		return messages.Ticket{}, err
+		return messages.TGSRep{}, err
 	}
-	ad, err := groupAuthData(n)
-	if err != nil {
-		return messages.Ticket{}, err
-	}
-	if req.ReqBody.EncAuthData, err = crypto.GetEncryptedData(ad, key, keyusage.TGS_REQ_KDC_REQ_BODY_AUTHDATA_SESSION_KEY, 0); err != nil {
-		return messages.Ticket{}, err
-	}
-	if err := signTGSReq(&req, tgt, key); err != nil {
-		return messages.Ticket{}, err
+	if n > 0 {
+		ad, err := groupAuthData(n)
+		if err != nil {
+			return messages.TGSRep{}, err
+		}
+		if req.ReqBody.EncAuthData, err = crypto.GetEncryptedData(ad, key, keyusage.TGS_REQ_KDC_REQ_BODY_AUTHDATA_SESSION_KEY, 0); err != nil {
+			return messages.TGSRep{}, err
+		}
+		if err := signTGSReq(&req, tgt, key); err != nil {
+			return messages.TGSRep{}, err
+		}
 	}
 	_, rep, err := cl.TGSExchange(req, realm, tgt, key, 0)
-	if err != nil {
-		return messages.Ticket{}, err
-	}
-	return rep.Ticket, nil
+	return rep, err
 }
 
 // signTGSReq (re)makes the PA-TGS-REQ of req: an AP-REQ with the TGT whose

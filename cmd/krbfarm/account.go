@@ -28,7 +28,7 @@ func (sf *stateFlags) admin() (*lab.Admin, error) {
 
 func newAccountCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "List accounts and reset passwords in a running farm's directory"}
-	cmd.AddCommand(newAccountListCmd(), newResetPasswordCmd())
+	cmd.AddCommand(newAccountListCmd(), newAccountAddCmd(), newResetPasswordCmd())
 	return cmd
 }
 

@@ -36,6 +36,9 @@ func TestAdminCommandsOnRunningFarm(t *testing.T) {
 		{"delete it", []string{"setspn", "-D", spn, "SERVER2$"}, 0, nil},
 		{"list svc-web", []string{"setspn", "-L", "svc-web"}, 0, []string{spn, "kvno 2"}},
 		{"ktpass", []string{"ktpass", "svc-web", "--out", filepath.Join(state, "svc.keytab")}, 0, []string{"kvno 2"}},
+		{"add a user in 600 groups", []string{"account", "add", "bob", "--groups", "600"}, 0, []string{"bob@KRBFARM.LOCALHOST added, member of 600 groups"}},
+		{"kinit bob", []string{"kinit", "bob", "-c", filepath.Join(state, "bob.cc")}, 0, []string{"Default principal: bob@KRBFARM.LOCALHOST", "carrying 600 group SIDs"}},
+		{"kinit an unknown user", []string{"kinit", "nobody", "-c", filepath.Join(state, "x.cc")}, 1, []string{"nobody"}},
 		{"raise http.sys limits", []string{"iis", "server1", "--maxFieldLength", "65534", "--maxRequestBytes", "65534"}, 0, []string{"MaxFieldLength 65534, MaxRequestBytes 65534"}},
 		{"doctor healthy again", []string{"doctor"}, 0, []string{"Verdict: healthy", "server1 token", "under MaxFieldLength 65534"}},
 	}

@@ -38,7 +38,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newBackendCmd(), newLBCmd())
-	root.AddCommand(newSetspnCmd(), newAccountCmd(), newKtpassCmd(), newKeytabCmd(), newIISCmd(), newDoctorCmd(), newScenarioCmd())
+	root.AddCommand(newSetspnCmd(), newAccountCmd(), newKtpassCmd(), newKeytabCmd(), newIISCmd(), newDoctorCmd(), newScenarioCmd(), newKinitCmd())
 	root.AddCommand(newEventsCmd())
 	return root
 }

@@ -86,6 +86,10 @@ func breakFarm(cmd *cobra.Command, farm *lab.Farm, name string, hint bool) error
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Scenario %s: something is wrong with this farm. Find it (krbfarm doctor --state %s) and fix it.\n", sc.Name, farm.Dir)
+	if sc.User != "" {
+		fmt.Fprintf(out, "The helpdesk ticket comes from %s: sign in as them with `krbfarm kinit --state %s %s`, then curl --negotiate.\n",
+			sc.User, farm.Dir, sc.User)
+	}
 	if !hint {
 		return farm.Admin().SetupQuiet(cmd.Context(), sc)
 	}
