@@ -18,6 +18,8 @@ import (
 // authenticated by a token or, when persisted, earlier on the connection.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Backend", s.cfg.Name)
+	// Date from the host's own clock (its offset included), as IIS sends it.
+	w.Header().Set("Date", s.verifier.now().UTC().Format(http.TimeFormat))
 	if s.headersTooLarge(w, r) {
 		return
 	}
