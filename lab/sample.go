@@ -94,7 +94,11 @@ func (a *Admin) userClient(name, dial string, browser bool) (*Client, error) {
 	}
 	u := a.Info.Users[0]
 	user, _, _ := strings.Cut(u.Principal, "@")
-	return NewClient(ClientConfig{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user, Password: u.Password,
+	password := u.Password
+	if d, err := a.Directory(); err == nil && d.Account(user) != nil {
+		password = d.Account(user).Password // after a reset, farm.json's is stale
+	}
+	return NewClient(ClientConfig{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user, Password: password,
 		SPN: "HTTP/" + name, CAFile: a.Info.CACert, DialAddr: dial, NTLMFallback: browser})
 }
 
