@@ -42,6 +42,17 @@ type AuthError struct {
 	Code   int32
 	Name   string
 	Detail string
+	// User is the client principal when the ticket could be decrypted
+	// (skew, replay, ...); "" when it could not (Windows logs "-").
+	User string
+}
+
+// withUser names the ticket's client on a refusal.
+func withUser(err error, user string) error {
+	if ae, ok := err.(*AuthError); ok {
+		ae.User = user
+	}
+	return err
 }
 
 // Error implements error.

@@ -18,6 +18,8 @@ import (
 // authenticated by a token or, when persisted, earlier on the connection.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Backend", s.cfg.Name)
+	// Date from the host's own clock (its offset included), as IIS sends it.
+	w.Header().Set("Date", s.verifier.now().UTC().Format(http.TimeFormat))
 	if s.headersTooLarge(w, r) {
 		return
 	}
@@ -104,9 +106,18 @@ func (s *Site) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		zap.Int32("code", ae.Code),
 		zap.String("detail", ae.Detail))
 	status, sub := failureStatus(ae)
-	s.event(Event{ID: EventLogonFailure, Source: "Security", Package: failurePackage(ae), LogonType: LogonTypeNetwork,
+	s.event(Event{ID: EventLogonFailure, Source: "Security", User: failureUser(ae), Package: failurePackage(ae), LogonType: LogonTypeNetwork,
 		Remote: r.RemoteAddr, Status: ntstatus(status), SubStatus: ntstatus(sub), Reason: ae.Name, Message: ae.Detail})
 	s.challenge(w, "401 - Unauthorized: access is denied due to invalid credentials.")
+}
+
+// failureUser is the 4625 TargetUserName: the ticket's client when it was
+// decrypted, else "-" as Windows writes it.
+func failureUser(ae *AuthError) string {
+	if ae.User == "" {
+		return "-"
+	}
+	return ae.User
 }
 
 // failurePackage names the authentication package a refusal came from.

@@ -135,12 +135,12 @@ func (s *Site) ntlmLogon(cs *connState, msg []byte, remote string) (*Identity, e
 	case len(a.NTResponse) < 44:
 		return nil, &AuthError{Name: ReasonNTLMv1, Detail: "NTLMv1 (or LM) response for " + a.User + ": this host accepts NTLMv2 only (LmCompatibilityLevel 5)"}
 	}
-	hash, ok := s.ntlmUsers[ntlmUserKey(a.User)]
+	hash, ok := s.ntlmHash(a.User)
 	if !ok {
-		return nil, &AuthError{Name: ReasonNTLMNoUser, Detail: "NTLM user " + a.Domain + `\` + a.User + " is unknown (not in ntlm_users)"}
+		return nil, &AuthError{Name: ReasonNTLMNoUser, User: a.Domain + `\` + a.User, Detail: "NTLM user " + a.Domain + `\` + a.User + " is unknown (not in ntlm_users)"}
 	}
 	if !ntlmv2Valid(hash, a, ch) {
-		return nil, &AuthError{Name: ReasonNTLMBadPassword, Detail: "NTLMv2 response for " + a.Domain + `\` + a.User + " does not match the account's password"}
+		return nil, &AuthError{Name: ReasonNTLMBadPassword, User: a.Domain + `\` + a.User, Detail: "NTLMv2 response for " + a.Domain + `\` + a.User + " does not match the account's password"}
 	}
 	user := ntlmUserKey(a.User)
 	if s.cfg.Realm != "" {

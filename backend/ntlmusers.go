@@ -86,3 +86,27 @@ func WriteNTLMUsers(path string, passwords map[string]string) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// ntlmHash is user's NT hash, if the users file lists it.
+func (s *Site) ntlmHash(user string) ([]byte, bool) {
+	users := s.ntlmUsers.Load()
+	if users == nil {
+		return nil, false
+	}
+	h, ok := (*users)[ntlmUserKey(user)]
+	return h, ok
+}
+
+// ReloadNTLMUsers re-reads Config.NTLMUsers (after a password reset); on
+// error the old users stay. Without a users file it does nothing.
+func (s *Site) ReloadNTLMUsers() error {
+	if s.cfg.NTLMUsers == "" {
+		return nil
+	}
+	u, err := loadNTLMUsers(s.cfg.NTLMUsers)
+	if err != nil {
+		return err
+	}
+	s.ntlmUsers.Store(&u)
+	return nil
+}

@@ -42,9 +42,9 @@ type Site struct {
 	verifier *Verifier
 	events   *EventLog // nil: no event log
 
-	ntlmUsers ntlmUsers   // NTLM accounts and their NT hashes
-	ntlmNames ntlmNames   // names sent in NTLM challenges
-	batch     atomic.Bool // the pool identity holds SeBatchLogonRight
+	ntlmUsers atomic.Pointer[ntlmUsers] // NTLM accounts and their NT hashes; reloadable
+	ntlmNames ntlmNames                 // names sent in NTLM challenges
+	batch     atomic.Bool               // the pool identity holds SeBatchLogonRight
 	// maxField and maxRequest are the http.sys header limits in force.
 	maxField, maxRequest atomic.Int64
 
@@ -95,7 +95,7 @@ func (s *Site) openFiles() error {
 		if err != nil {
 			return err
 		}
-		s.ntlmUsers = u
+		s.ntlmUsers.Store(&u)
 	}
 	if s.cfg.EventLog != "" {
 		l, err := OpenEventLog(s.cfg.EventLog)

@@ -96,18 +96,21 @@ func (v *Verifier) verifyAPReq(req *messages.APReq, remote string) (id *Identity
 	if err != nil {
 		return nil, err
 	}
+	// From here the ticket is decrypted: refusals name its client (4625).
+	e := &req.Ticket.DecryptedEncPart
+	user := principalString(e.CName.NameString, e.CRealm)
 	if err := decryptAuthenticator(req); err != nil {
-		return nil, err
+		return nil, withUser(err, user)
 	}
 	now := v.now()
 	if err := v.checkTimes(req, now); err != nil {
-		return nil, err
+		return nil, withUser(err, user)
 	}
 	a := &req.Authenticator
 	client := principalString(a.CName.NameString, a.CRealm)
 	spn := principalString(req.Ticket.SName.NameString, req.Ticket.Realm)
 	if v.replay.Seen(makeReplayKey(client, a.CTime, a.Cusec, spn), now) {
-		return nil, krbErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s at %s already seen by this host (replay)", client, a.CTime.UTC().Format(time.RFC3339))
+		return nil, withUser(krbErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s at %s already seen by this host (replay)", client, a.CTime.UTC().Format(time.RFC3339)), user)
 	}
 	return newIdentity(req, kvno, remote), nil
 }

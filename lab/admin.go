@@ -110,6 +110,9 @@ func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
 	if err := writeHostKeytab(d, hs, h.keytab); err != nil {
 		return fmt.Errorf("host %s keytab: %w", h.name, err)
 	}
+	if err := writeHostNTLMUsers(d, h); err != nil {
+		return fmt.Errorf("host %s ntlm_users: %w", h.name, err)
+	}
 	if err := writeHostSettings(h.config, hs); err != nil {
 		return fmt.Errorf("host %s config: %w", h.name, err)
 	}

@@ -3,7 +3,11 @@ package lab
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/krbfarm/krbfarm/backend"
 )
 
 // SetSPN registers spn on account, as setspn -S (check) or -A (no check).
@@ -33,6 +37,11 @@ func (a *Admin) ResetPassword(ctx context.Context, account, password string) (*A
 		acct, err := d.ResetPassword(account, password)
 		if err != nil {
 			return err
+		}
+		if acct.Kind == KindUser { // users are not in syncKDC's set: change the KDC's key here
+			if _, err := a.realm.Kadmin(ctx, fmt.Sprintf("cpw -pw %s %s", quoteArg(acct.Password), quoteArg(acct.Name))); err != nil {
+				return err
+			}
 		}
 		out = *acct
 		return nil
@@ -125,4 +134,14 @@ func hostNames(d *Directory) string {
 		s += h.Name
 	}
 	return s
+}
+
+// writeHostNTLMUsers rewrites a host's ntlm_users from the directory's
+// users (as NTLM checks against the DC's current hash), if it has one.
+func writeHostNTLMUsers(d *Directory, h hostRef) error {
+	path := filepath.Join(h.dir, "ntlm_users")
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	return backend.WriteNTLMUsers(path, d.UserPasswords())
 }

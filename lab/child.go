@@ -78,6 +78,9 @@ func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, 
 		if err := site.ReloadKeytab(); err != nil && log != nil {
 			log.Warn("reload keytab", zap.Error(err))
 		}
+		if err := site.ReloadNTLMUsers(); err != nil && log != nil {
+			log.Warn("reload ntlm_users", zap.Error(err))
+		}
 		if cfgPath != "" {
 			dir := filepath.Dir(cfgPath)
 			if gen, err := os.ReadFile(filepath.Join(dir, "reload")); err == nil {

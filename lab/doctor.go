@@ -38,7 +38,10 @@ type Report struct {
 	Warns   []string `json:"warnings,omitempty"` // causes of warnings
 	// Underlying is, when Cause is ntlm-fallback, why Kerberos failed.
 	Underlying string `json:"underlying,omitempty"`
-	ntlm       bool   // the LB sample was served over NTLM
+	// Alternatives are causes that look the same as Cause from where the
+	// doctor stood (external mode cannot see the hosts' keytabs).
+	Alternatives []string `json:"alternatives,omitempty"`
+	ntlm         bool     // the LB sample was served over NTLM
 }
 
 // Healthy reports whether no check failed.
@@ -87,6 +90,7 @@ func (a *Admin) Diagnose(ctx context.Context, o DoctorOptions) (*Report, error) 
 	for _, h := range d.Hosts {
 		doc.checkHost(ctx, h)
 	}
+	doc.checkProviders(ctx, name)
 	s, err := a.sampleLB(ctx, o.User, name, o.Requests, o.Browser)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -14,46 +13,51 @@ import (
 func newDoctorCmd() *cobra.Command {
 	var (
 		sf       stateFlags
+		ext      externalFlags
 		output   string
 		name     string
 		requests int
 	)
 	cmd := &cobra.Command{
-		Use:   "doctor --state DIR",
-		Short: "Diagnose a running farm: one line per check, then a verdict naming the cause and the fix",
+		Use:   "doctor (--state DIR | --url URL --realm R --kdc HOST:PORT --user U [--backend ADDR ...])",
+		Short: "Diagnose a farm: one line per check, then a verdict naming the cause and the fix",
 		Long: `doctor runs what an administrator runs by hand (setspn -Q / -X, klist get,
 klist -kte, a request to each host directly and N through the load balancer,
 clock checks) and names the failure catalogue's entry with its fix.
+
+With --state it diagnoses a lab farm from the inside. With --url it diagnoses
+a real deployment from a Linux box, seeing only what a client sees: the
+password comes from $KRBFARM_PASSWORD (or --password-env NAME), else from the
+user's MIT ccache (kinit first); it is never a flag and never printed.
 Exit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			if (sf.state == "") == (ext.url == "") {
+				return &exitError{code: 2, err: fmt.Errorf("give either --state DIR (a lab farm) or --url URL (a real deployment)")}
+			}
+			if ext.url != "" {
+				return runExternalDoctor(ctx, cmd, &ext, requests, output)
+			}
 			a, err := sf.admin()
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
-			defer cancel()
 			r, err := a.Diagnose(ctx, lab.DoctorOptions{Name: name, Requests: requests})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				b, _ := json.MarshalIndent(r, "", "  ")
-				fmt.Fprintln(out, string(b))
-			} else {
-				lab.PrintReport(out, r, "")
-			}
-			if !r.Healthy() {
-				return &exitError{code: 1, err: fmt.Errorf("problem found: %s", r.Cause)}
-			}
-			return nil
+			return writeReport(cmd, r, output)
 		},
 	}
-	sf.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
-	cmd.Flags().StringVar(&name, "name", "", "the host name clients browse to (default: the farm's FQDN)")
-	cmd.Flags().IntVar(&requests, "requests", 0, "requests through the load balancer (default 2 per host)")
+	f := cmd.Flags()
+	f.StringVar(&sf.state, "state", "", "state directory of the running lab farm")
+	f.StringVar(&sf.krbPath, "krb-path", "", "where to find kadmin.local")
+	ext.register(f)
+	f.StringVarP(&output, "output", "o", "text", "text or json")
+	f.StringVar(&name, "name", "", "the host name clients browse to (default: the farm's FQDN)")
+	f.IntVarP(&requests, "requests", "n", 0, "requests through the load balancer (default 2 per host)")
 	return cmd
 }
 

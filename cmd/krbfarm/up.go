@@ -53,12 +53,12 @@ func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error
 	}
 	defer farm.Close()
 	fmt.Fprintf(out, "  ready in %s\n\n", time.Since(begin).Round(time.Millisecond))
-	printUsage(out, farm.Info())
-	if scenario != "" {
+	if scenario != "" { // broken before "Press Ctrl-C", so that line means ready
 		if err := breakFarm(cmd, farm, scenario, hint); err != nil {
 			return err
 		}
 	}
+	printUsage(out, farm.Info())
 	<-cmd.Context().Done()
 	fmt.Fprintf(out, "\nkrbfarm: stopping (KDC pid %d, hosts %v)\n", farm.Realm.PID(), hostPIDs(farm))
 	if err := farm.Close(); err != nil {
