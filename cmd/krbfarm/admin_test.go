@@ -39,6 +39,7 @@ func TestAdminCommandsOnRunningFarm(t *testing.T) {
 		{"add a user in 600 groups", []string{"account", "add", "bob", "--groups", "600"}, 0, []string{"bob@KRBFARM.LOCALHOST added, member of 600 groups"}},
 		{"kinit bob", []string{"kinit", "bob", "-c", filepath.Join(state, "bob.cc")}, 0, []string{"Default principal: bob@KRBFARM.LOCALHOST", "carrying 600 group SIDs"}},
 		{"kinit an unknown user", []string{"kinit", "nobody", "-c", filepath.Join(state, "x.cc")}, 1, []string{"nobody"}},
+		{"doctor as bob finds the large token", []string{"doctor", "--user", "bob"}, 1, []string{"FAIL  server2 token", "Verdict: large token"}},
 		{"raise http.sys limits", []string{"iis", "server1", "--maxFieldLength", "65534", "--maxRequestBytes", "65534"}, 0, []string{"MaxFieldLength 65534, MaxRequestBytes 65534"}},
 		{"doctor healthy again", []string{"doctor"}, 0, []string{"Verdict: healthy", "server1 token", "under MaxFieldLength 65534"}},
 	}

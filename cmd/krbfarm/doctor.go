@@ -44,7 +44,7 @@ Exit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run.`,
 			if err != nil {
 				return err
 			}
-			r, err := a.Diagnose(ctx, lab.DoctorOptions{Name: name, Requests: requests})
+			r, err := a.Diagnose(ctx, lab.DoctorOptions{Name: name, Requests: requests, User: ext.user})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

@@ -25,7 +25,7 @@ func (e *externalFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&e.url, "url", "", "external mode: the site's URL through the load balancer, e.g. https://sso.corp.example/")
 	f.StringVar(&e.realm, "realm", "", "external mode: the Kerberos realm (the AD domain in upper case)")
 	f.StringVar(&e.kdc, "kdc", "", "external mode: a KDC as HOST:PORT (a domain controller, port 88)")
-	f.StringVar(&e.user, "user", "", "external mode: the user to log in as")
+	f.StringVar(&e.user, "user", "", "the user to log in as (with --state: a directory user, default the farm's first)")
 	f.StringVar(&e.passwordEnv, "password-env", "KRBFARM_PASSWORD", "environment variable holding the user's password; unset or empty = use the ccache")
 	f.StringVar(&e.ccache, "ccache", "", "MIT ccache to use without a password (default KRB5CCNAME, else /tmp/krb5cc_UID)")
 	f.StringVar(&e.ca, "ca", "", "PEM file of the CA that signs the site's certificate (default: system roots)")
