@@ -104,6 +104,10 @@ type Config struct {
 	// EventLog is a file the host appends Windows-like security events to,
 	// as JSON lines (4624, 4625, 5021); "" means none.
 	EventLog string `yaml:"event_log,omitempty"`
+	// ProxyProtocol says which load balancers' PROXY protocol headers are
+	// believed, e.g. {trusted: [127.0.0.1/32]}; the zero value reads none.
+	// See ProxyProtocol for the trust policy.
+	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol,omitempty"`
 }
 
 // withDefaults returns c with every zero optional field resolved. It is the
@@ -189,6 +193,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateNumbers()...)
 	errs = append(errs, validateProviders(c.Providers)...)
+	if err := c.ProxyProtocol.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert and tls_key: set both to serve HTTPS, or neither for HTTP"))
 	}

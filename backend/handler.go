@@ -18,6 +18,7 @@ import (
 // authenticated by a token or, when persisted, earlier on the connection.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Backend", s.cfg.Name)
+	setClientAddress(w, r)
 	if s.headersTooLarge(w, r) {
 		return
 	}
