@@ -263,13 +263,20 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("backend config: %w", err)
 	}
 	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("backend config %s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
+	if c, err = decodeConfig(f); err != nil {
 		return c, fmt.Errorf("backend config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// decodeConfig reads one YAML document, rejecting unknown fields, and
+// validates it.
+func decodeConfig(r io.Reader) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, err
+	}
+	return c, c.Validate()
 }

@@ -42,7 +42,7 @@ func serveSite(t *testing.T, s *Site) string {
 
 // proxyHeader builds a PROXY header (v1 or v2) naming the test client;
 // version 0 means none, and local a v2 LOCAL header (a health check).
-func proxyHeader(t *testing.T, version byte, local bool) []byte {
+func proxyHeader(t testing.TB, version byte, local bool) []byte {
 	t.Helper()
 	if version == 0 {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"regexp"
@@ -110,12 +111,19 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if c, err = decodeConfig(f); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// decodeConfig reads one YAML document; unknown keys are errors.
+func decodeConfig(r io.Reader) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	err := dec.Decode(&c)
+	return c, err
 }
 
 // withDefaults returns c with every zero field resolved.
