@@ -106,6 +106,10 @@ type Config struct {
 	// EventLog is a file the host appends Windows-like security events to,
 	// as JSON lines (4624, 4625, 5021); "" means none.
 	EventLog string `yaml:"event_log,omitempty"`
+	// ProxyProtocol says which load balancers' PROXY protocol headers are
+	// believed, e.g. {trusted: [127.0.0.1/32]}; the zero value reads none.
+	// See ProxyProtocol for the trust policy.
+	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol,omitempty"`
 }
 
 // withDefaults returns c with every zero optional field resolved. It is the
@@ -191,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateNumbers()...)
 	errs = append(errs, validateProviders(c.Providers)...)
+	if err := c.ProxyProtocol.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert and tls_key: set both to serve HTTPS, or neither for HTTP"))
 	}
@@ -258,13 +265,20 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("backend config: %w", err)
 	}
 	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("backend config %s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
+	if c, err = decodeConfig(f); err != nil {
 		return c, fmt.Errorf("backend config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// decodeConfig reads one YAML document, rejecting unknown fields, and
+// validates it.
+func decodeConfig(r io.Reader) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, err
+	}
+	return c, c.Validate()
 }

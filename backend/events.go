@@ -46,10 +46,15 @@ type Event struct {
 	Package   string    `json:"package,omitempty"` // Kerberos, NTLM or Negotiate
 	LogonType int       `json:"logon_type,omitempty"`
 	Remote    string    `json:"remote,omitempty"`
-	Status    string    `json:"status,omitempty"`     // NTSTATUS, e.g. "0xC0000133"
-	SubStatus string    `json:"sub_status,omitempty"` // NTSTATUS, "0x0" when none
-	Reason    string    `json:"reason,omitempty"`     // Kerberos error name or another Reason constant
-	Message   string    `json:"message,omitempty"`
+	// IPAddress and IPPort are Windows' IpAddress and IpPort, shown as
+	// "Source Network Address" and "Source Port" in 4624/4625: the client's,
+	// from a trusted PROXY header when a load balancer sends one.
+	IPAddress string `json:"ip_address,omitempty"`
+	IPPort    string `json:"ip_port,omitempty"`
+	Status    string `json:"status,omitempty"`     // NTSTATUS, e.g. "0xC0000133"
+	SubStatus string `json:"sub_status,omitempty"` // NTSTATUS, "0x0" when none
+	Reason    string `json:"reason,omitempty"`     // Kerberos error name or another Reason constant
+	Message   string `json:"message,omitempty"`
 }
 
 // ntstatus formats an NTSTATUS as Windows shows it in event 4625.

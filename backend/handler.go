@@ -20,6 +20,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Backend", s.cfg.Name)
 	// Date from the host's own clock (its offset included), as IIS sends it.
 	w.Header().Set("Date", s.verifier.now().UTC().Format(http.TimeFormat))
+	setClientAddress(w, r)
 	if s.headersTooLarge(w, r) {
 		return
 	}

@@ -114,6 +114,9 @@ func (s *Site) event(e Event) {
 		return
 	}
 	e.Time, e.Host = s.verifier.now().UTC(), s.cfg.Name
+	if e.Remote != "" {
+		e.IPAddress, e.IPPort = splitRemote(e.Remote)
+	}
 	if err := s.events.Write(e); err != nil {
 		s.log.Warn("event log write failed", zap.Error(err))
 	}

@@ -161,10 +161,12 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return nil
 	}
+	ln = s.cfg.ProxyProtocol.wrap(ln)
 	defer s.untrack(srv)
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
-	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""))
+	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
+		zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted))
 	var err error
 	if s.cfg.TLSCert != "" {
 		err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lb"
 )
 
 // Admin changes a farm's directory and makes the KDC and the hosts follow
@@ -25,6 +26,9 @@ type Admin struct {
 	Info  Info // the farm's description (farm.json)
 	realm *Realm
 	hosts []hostRef
+	// lbStatus is the LB's view of the hosts when it runs in this process
+	// (Farm.Admin); nil for a farm run by another process.
+	lbStatus func() []lb.BackendStatus
 }
 
 type hostRef struct {
@@ -35,6 +39,9 @@ type hostRef struct {
 // Admin returns an Admin for this farm.
 func (f *Farm) Admin() *Admin {
 	a := &Admin{Dir: f.Dir, FQDN: f.Config.FQDN, Info: f.Info(), realm: f.Realm}
+	if f.LB != nil {
+		a.lbStatus = f.LB.Status
+	}
 	for _, h := range f.Hosts {
 		a.hosts = append(a.hosts, hostRef{name: h.Name, dir: h.Dir, keytab: h.Keytab, config: h.Config, pid: h.PID()})
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"regexp"
@@ -69,9 +70,21 @@ type BackendConfig struct {
 type LBConfig struct {
 	// Listen is the front door's address. "" = 127.0.0.1:0 (a free port).
 	Listen string `yaml:"listen"`
-	// Mode is "terminate" (TLS ends at the LB; the default) or
-	// "passthrough" (the backends serve TLS themselves).
+	// Mode is "terminate" (TLS ends at the LB; the default),
+	// "passthrough" (the backends serve TLS themselves) or "reencrypt" (TLS
+	// ends at the LB, which opens a new TLS connection to each backend and
+	// verifies the backend's lab-CA certificate, like an F5 "SSL bridging").
 	Mode string `yaml:"mode"`
+	// ProxyProtocol makes the LB send a PROXY header ("v1" or "v2") on each
+	// backend connection, and the hosts trust it from the LB's address
+	// (127.0.0.1), so they log and show the real client address. "" = off,
+	// as a real farm in front of IIS must be: http.sys does not speak PROXY.
+	ProxyProtocol string `yaml:"proxy_protocol"`
+	// Health is the LB's active check of each host: "http" (GET /healthz
+	// must answer 200, so a host whose pool is stopped, answering 503, goes
+	// down) or "tcp" (the port accepts). "" = http, tcp in passthrough
+	// (the hosts speak TLS, which the HTTP check does not).
+	Health string `yaml:"health"`
 	// Cert and Key are a certificate and key (PEM files) for the FQDN to use
 	// instead of one minted by the lab CA. "" = mint one.
 	Cert string `yaml:"cert"`
@@ -98,12 +111,19 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if c, err = decodeConfig(f); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// decodeConfig reads one YAML document; unknown keys are errors.
+func decodeConfig(r io.Reader) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	err := dec.Decode(&c)
+	return c, err
 }
 
 // withDefaults returns c with every zero field resolved.
@@ -125,6 +145,9 @@ func (c Config) withDefaults() Config {
 	}
 	c.LB.Listen = or(c.LB.Listen, "127.0.0.1:0")
 	c.LB.Mode = or(c.LB.Mode, "terminate")
+	if c.LB.Health == "" {
+		c.LB.Health = yes(c.LB.Mode == "passthrough", "tcp", "http")
+	}
 	return c
 }
 
@@ -145,8 +168,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("service_account %q: use letters, digits, '.', '_' or '-'", c.ServiceAccount)
 	case c.KDCPort < 0 || c.KDCPort > 65535:
 		return fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort)
-	case c.LB.Mode != "terminate" && c.LB.Mode != "passthrough":
-		return fmt.Errorf("lb.mode %q: use terminate or passthrough", c.LB.Mode)
+	case c.LB.Mode != "terminate" && c.LB.Mode != "passthrough" && c.LB.Mode != "reencrypt":
+		return fmt.Errorf("lb.mode %q: use terminate, passthrough or reencrypt", c.LB.Mode)
+	case c.LB.ProxyProtocol != "" && c.LB.ProxyProtocol != "v1" && c.LB.ProxyProtocol != "v2":
+		return fmt.Errorf("lb.proxy_protocol %q: use v1, v2, or nothing for none", c.LB.ProxyProtocol)
+	case c.LB.Health != "" && c.LB.Health != "tcp" && c.LB.Health != "http":
+		return fmt.Errorf("lb.health %q: use http or tcp", c.LB.Health)
+	case c.LB.Health == "http" && c.LB.Mode == "passthrough":
+		return fmt.Errorf("lb.health http: in passthrough the hosts speak TLS, which the LB's HTTP check does not: use tcp, or lb.mode reencrypt")
 	}
 	if (c.LB.Cert == "") != (c.LB.Key == "") {
 		return fmt.Errorf("lb.cert and lb.key: give both files, or neither to use the lab CA")

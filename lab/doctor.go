@@ -376,7 +376,7 @@ func (a *Admin) hostAddr(name string) string {
 func (a *Admin) hostURL(name, addr string) string {
 	_, port, _ := strings.Cut(addr, ":")
 	scheme := "http"
-	if a.Info.LB.Mode == "passthrough" {
+	if a.Info.LB.Mode == "passthrough" || a.Info.LB.Mode == "reencrypt" {
 		scheme = "https"
 	}
 	return fmt.Sprintf("%s://%s:%s/", scheme, name, port)

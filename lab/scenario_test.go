@@ -38,20 +38,45 @@ func TestScenarios(t *testing.T) {
 }
 
 // TestStartWithoutBatchRight starts a farm whose second host lacks the batch
-// logon right from the start: start-up accepts its 503 and the LB, whose
-// health check is TCP only, keeps sending users there.
+// logon right from the start: start-up accepts its 503. An LB with TCP
+// checks keeps sending users there; with HTTP checks (the lab's default)
+// it takes the host out of rotation and users are all served.
 func TestStartWithoutBatchRight(t *testing.T) {
-	cfg := lab.Config{Backends: []lab.BackendConfig{{Name: "server1"},
-		{Name: "server2", IIS: lab.IISSettings{BatchLogonRight: lab.Bool(false)}}}}
-	farm := labtest.Start(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	a := farm.Admin()
-	s, err := a.SampleLB(ctx, a.FQDN, 4)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct{ health, want string }{
+		{"tcp", "server1 200 x2 · server2 503 x2"},
+		{"http", "server1 200 x4"},
+	} {
+		t.Run(tt.health, func(t *testing.T) {
+			cfg := lab.Config{LB: lab.LBConfig{Health: tt.health}, Backends: []lab.BackendConfig{{Name: "server1"},
+				{Name: "server2", IIS: lab.IISSettings{BatchLogonRight: lab.Bool(false)}}}}
+			farm := labtest.Start(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if tt.health == "http" {
+				waitDown(t, farm, "server2")
+			}
+			a := farm.Admin()
+			s, err := a.SampleLB(ctx, a.FQDN, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.String(); got != tt.want {
+				t.Errorf("sample = %q, want %s", got, tt.want)
+			}
+		})
 	}
-	if got := s.String(); got != "server1 200 x2 · server2 503 x2" {
-		t.Errorf("sample = %q, want server1 200 x2 · server2 503 x2", got)
+}
+
+// waitDown waits (bounded) until the farm's LB marks host down.
+func waitDown(t *testing.T, farm *lab.Farm, host string) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		for _, st := range farm.LB.Status() {
+			if st.Name == host && !st.Healthy {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond) // polling the LB's state, bounded: 5s
 	}
+	t.Fatalf("the LB never marked %s down: %+v", host, farm.LB.Status())
 }

@@ -50,9 +50,9 @@ func Scenarios() []*Scenario {
 			Symptom: replaySymptom,
 			Fix:     []Step{{Windows: "(no setting cures it: TLS end to end, Extended Protection, or a shared replay cache)", Do: func(context.Context, *Admin) (string, error) { return "", nil }}}},
 		{Name: "no-batch-logon-right", Cause: CauseNoBatchRight, Title: "pool identity lacks Log on as a batch job",
-			Story: "A hardening GPO puts <DOMAIN>\\<svc> in \"Deny log on as a batch job\" on <h2>. After gpupdate the pool's identity cannot log on, WAS disables the pool (event 5021) and <h2> answers 503 to everyone. The LB's TCP health check still sees the port open, so it keeps sending users there.",
+			Story: "A hardening GPO puts <DOMAIN>\\<svc> in \"Deny log on as a batch job\" on <h2>. After gpupdate the pool's identity cannot log on, WAS disables the pool (event 5021) and <h2> answers 503 to everyone. An LB that checks only TCP still sees the port open and keeps sending users there; this lab's LB checks GET /healthz over HTTP, sees the 503 and takes <h2> out of rotation, so users are served, by fewer hosts.",
 			Setup: []Step{batchRight("<h2>", false, `gpupdate /force; Restart-WebAppPool sso   # on <h2>, with <DOMAIN>\<svc> in "Deny log on as a batch job"`)},
-			Fix:   []Step{batchRight("<h2>", true, `GPO "Log on as a batch job" += <DOMAIN>\<svc>; gpupdate /force; Start-WebAppPool sso   # on <h2>`)}},
+			Fix:   []Step{batchRight("<h2>", true, `GPO "Log on as a batch job" += <DOMAIN>\<svc>; gpupdate /force; Start-WebAppPool sso   # on <h2>`)}, Symptom: healthSymptom},
 		{Name: "large-token", Cause: CauseLargeToken, User: bigUser, Title: "a user in many groups: header over the limit",
 			Story:   "bob is in 600 security groups. The KDC puts every group's SID in his tickets, so his Negotiate token is about 26 KB, base64 in an Authorization header over http.sys's MaxFieldLength (16384 bytes by default). alice, in a few groups, is served; bob gets 400 \"Request Header Too Long\" from every host.",
 			Setup:   []Step{addBigUser()},
@@ -110,9 +110,11 @@ func setIIS(host, identity string, appPoolCreds bool) Step {
 
 func batchRight(host string, ok bool, win string) Step {
 	return Step{Windows: win, Do: func(ctx context.Context, a *Admin) (string, error) {
-		return yes(ok, "app pool sso started", "event 5021: the application pool has been disabled"), a.SetIIS(ctx, fill(host, a), func(s *IISSettings) {
-			s.BatchLogonRight = Bool(ok)
-		})
+		err := a.SetIIS(ctx, fill(host, a), func(s *IISSettings) { s.BatchLogonRight = Bool(ok) })
+		if err == nil && ok {
+			a.waitLBAgrees(ctx, a.probeHealth(ctx)) // the LB's checks bring the host back
+		}
+		return yes(ok, "app pool sso started", "event 5021: the application pool has been disabled"), err
 	}}
 }
 

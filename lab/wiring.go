@@ -84,11 +84,11 @@ func (f *Farm) startHosts(ctx context.Context, _ *tools) error {
 	if err != nil {
 		return err
 	}
-	passthrough := f.Config.LB.Mode == "passthrough"
+	hostTLS := f.Config.LB.Mode != "terminate" // passthrough, reencrypt
 	errc := make(chan error, len(f.Config.Backends))
 	for _, b := range f.Config.Backends {
 		h := newHost(f.Dir, b.Name, exe)
-		h.TLS = passthrough
+		h.TLS = hostTLS
 		if f.Config.LB.Cert == "" {
 			h.ca = f.ca.CertPool()
 		}
@@ -130,6 +130,9 @@ func (f *Farm) prepareHost(h *Host) error {
 	if h.TLS {
 		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
 	}
+	if f.Config.LB.ProxyProtocol != "" {
+		cfg.ProxyProtocol.Trusted = []string{lbSourceAddr}
+	}
 	return h.writeConfig(cfg)
 }
 
@@ -147,12 +150,9 @@ func (f *Farm) exe() (string, error) {
 
 // startLB runs the load balancer in this process, in front of the hosts.
 func (f *Farm) startLB(ctx context.Context, _ *tools) error {
-	cfg := lb.Config{Listen: f.Config.LB.Listen, Mode: f.Config.LB.Mode}
-	for _, h := range f.Hosts {
-		cfg.Backends = append(cfg.Backends, lb.Backend{Name: h.Name, Addr: h.Addr})
-	}
+	cfg := f.lbConfig()
 	var tc *tls.Config
-	if cfg.Mode == "terminate" {
+	if cfg.Mode != lb.ModePassthrough {
 		cert, err := tlsterm.LoadKeyPair(f.certFile(), f.keyFile())
 		if err != nil {
 			return err
@@ -174,6 +174,34 @@ func (f *Farm) startLB(ctx context.Context, _ *tools) error {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	f.URL = fmt.Sprintf("https://%s:%s/", f.Config.FQDN, port)
 	return nil
+}
+
+// lbSourceAddr is the address the LB's connections to the hosts come
+// from (the kernel picks 127.0.0.1 for loopback): what hosts trust when
+// lb.proxy_protocol is on.
+const lbSourceAddr = "127.0.0.1/32"
+
+// lab health checks: fast enough that a host whose pool stops is out of
+// rotation within about a second.
+const (
+	labHealthInterval = 300 * time.Millisecond
+	labHealthFall     = 2
+)
+
+// lbConfig is the LB's configuration for this farm: the hosts, the mode,
+// PROXY headers, health checks, and in reencrypt the lab CA to verify the
+// hosts' certificates (issued for the FQDN) against.
+func (f *Farm) lbConfig() lb.Config {
+	c := f.Config.LB
+	cfg := lb.Config{Listen: c.Listen, Mode: c.Mode, ProxyProtocol: c.ProxyProtocol,
+		Health: lb.Health{Type: c.Health, Interval: labHealthInterval, Fall: labHealthFall}}
+	for _, h := range f.Hosts {
+		cfg.Backends = append(cfg.Backends, lb.Backend{Name: h.Name, Addr: h.Addr})
+	}
+	if cfg.Mode == lb.ModeReencrypt {
+		cfg.BackendCA, cfg.BackendServerName = f.CAFile, f.Config.FQDN
+	}
+	return cfg
 }
 
 // LBAddr is the address the load balancer listens on.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what krbfarm's demo and tests need on Debian/Ubuntu, if missing:
-# the MIT Kerberos KDC, admin tools and clients, and curl. As root it runs
+# the MIT Kerberos KDC, admin tools and clients, curl, and haproxy (PROXY
+# protocol interop tests). As root it runs
 # apt-get; otherwise it uses sudo when available, or says what to run.
 set -euo pipefail
 
-pkgs=(krb5-kdc krb5-admin-server krb5-user curl)
+pkgs=(krb5-kdc krb5-admin-server krb5-user curl haproxy)
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have krb5kdc      || need+=(krb5-kdc)
@@ -12,6 +13,7 @@ have kdb5_util    || need+=(krb5-kdc)
 have kadmin.local || need+=(krb5-admin-server)
 have kinit        || need+=(krb5-user)
 have curl         || need+=(curl)
+have haproxy      || need+=(haproxy)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install) and put it on PATH" >&2

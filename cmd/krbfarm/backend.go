@@ -46,6 +46,8 @@ every refusal. GET /healthz answers 200 for load balancers.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "the certificate's key")
 	f.DurationVar(&cfg.ClockOffset, "clock-offset", 0, "this host's clock error, e.g. 10m (for skew practice)")
+	f.StringSliceVar(&cfg.ProxyProtocol.Trusted, "proxy-trusted", nil, "read PROXY v1/v2 headers from these load balancer IPs/CIDRs only (repeat or comma-separate); others sending one are refused (default: off)")
+	f.BoolVar(&cfg.ProxyProtocol.Required, "proxy-required", false, "with --proxy-trusted: trusted senders must send a PROXY header")
 	iis.register(cmd)
 	f.IntVar(&listenFD, "listen-fd", 0, "serve on this inherited listener fd (used by the lab)")
 	f.MarkHidden("listen-fd")
@@ -76,6 +78,12 @@ func mergeBackendConfig(cmd *cobra.Command, file string, flags backend.Config) (
 	over("tls-key", &c.TLSKey, flags.TLSKey)
 	if set("clock-offset") {
 		c.ClockOffset = flags.ClockOffset
+	}
+	if set("proxy-trusted") {
+		c.ProxyProtocol.Trusted = flags.ProxyProtocol.Trusted
+	}
+	if set("proxy-required") {
+		c.ProxyProtocol.Required = flags.ProxyProtocol.Required
 	}
 	return c, nil
 }

@@ -172,7 +172,7 @@ func (p *eventPrinter) batch(srcs []*eventSource) error {
 	return nil
 }
 
-const eventRow = "%-19s  %-8s  %-4s  %-26s  %-26s  %s\n"
+const eventRow = "%-19s  %-8s  %-4s  %-26s  %-15s  %-26s  %s\n"
 
 func (p *eventPrinter) print(e backend.Event) {
 	if p.json {
@@ -181,11 +181,11 @@ func (p *eventPrinter) print(e backend.Event) {
 		return
 	}
 	if !p.started {
-		fmt.Fprintf(p.out, eventRow, "TIME (host clock)", "HOST", "ID", "USER", "PACKAGE / STATUS", "REASON")
+		fmt.Fprintf(p.out, eventRow, "TIME (host clock)", "HOST", "ID", "USER", "SOURCE ADDRESS", "PACKAGE / STATUS", "REASON")
 		p.started = true
 	}
 	fmt.Fprintf(p.out, eventRow, e.Time.UTC().Format("2006-01-02 15:04:05"), e.Host, fmt.Sprint(e.ID),
-		or(e.User, "-"), packageStatus(e), reasonText(e))
+		or(e.User, "-"), or(e.IPAddress, "-"), packageStatus(e), reasonText(e))
 }
 
 // packageStatus is "Kerberos", or for a failure "Kerberos 0xC000006D/0x0".

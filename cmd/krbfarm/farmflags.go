@@ -19,6 +19,7 @@ type farmFlags struct {
 	fqdn     string
 	listen   string
 	mode     string
+	proxy    string
 	kdcPort  int
 	backends []string
 	user     string
@@ -36,7 +37,8 @@ func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
 	f.StringVar(&ff.realm, "realm", lab.DefaultRealm, "Kerberos realm")
 	f.StringVar(&ff.fqdn, "fqdn", lab.DefaultFQDN, "the farm's name; the SPN is HTTP/<fqdn>")
 	f.StringVar(&ff.listen, "listen", defaultListen, "load balancer address (port 0 = a free port)")
-	f.StringVar(&ff.mode, "mode", "terminate", "TLS at the load balancer: terminate or passthrough")
+	f.StringVar(&ff.mode, "mode", "terminate", "TLS at the load balancer: terminate, passthrough or reencrypt")
+	f.StringVar(&ff.proxy, "proxy-protocol", "", "send PROXY v1 or v2 headers to the hosts, which trust the LB (default: off, as IIS)")
 	f.IntVar(&ff.kdcPort, "kdc-port", 0, "KDC port on 127.0.0.1 (0 = a free port)")
 	f.StringSliceVar(&ff.backends, "backend", []string{"server1", "server2"}, "backend host names (repeat or comma-separate)")
 	f.StringVar(&ff.user, "user", lab.DefaultUser, "user account to create")
@@ -68,6 +70,7 @@ func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	apply("fqdn", &c.FQDN, ff.fqdn)
 	apply("listen", &c.LB.Listen, ff.listen)
 	apply("mode", &c.LB.Mode, ff.mode)
+	apply("proxy-protocol", &c.LB.ProxyProtocol, ff.proxy)
 	apply("krb-path", &c.KrbPath, ff.krbPath)
 	apply("cert", &c.LB.Cert, ff.cert)
 	apply("key", &c.LB.Key, ff.key)

@@ -1,0 +1,125 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/krbfarm/krbfarm/lb"
+)
+
+// healthProbe is what one host answers to GET /healthz, asked directly as
+// the LB's HTTP health check asks it.
+type healthProbe struct {
+	name   string
+	status int // 0: no answer
+}
+
+// probeHealth asks every host's /healthz directly.
+func (a *Admin) probeHealth(ctx context.Context) []healthProbe {
+	var out []healthProbe
+	for _, b := range a.Info.Backends {
+		p := healthProbe{name: b.Name}
+		hc, err := newHTTPClient(ClientConfig{CAFile: a.Info.CACert, DialAddr: b.Addr, Timeout: 3 * time.Second})
+		if err == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.hostURL(a.FQDN, b.Addr)+"healthz", nil)
+			if resp, err := hc.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				p.status = resp.StatusCode
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// lbDownWait bounds how long a symptom waits for the LB's health checks to
+// agree with what the hosts answer (a few check intervals).
+const lbDownWait = 5 * time.Second
+
+// waitLBAgrees waits, when the LB runs in this process, until it marks
+// down exactly the hosts whose /healthz does not answer 200, and returns
+// its status; nil when the LB is elsewhere. Polling is bounded by
+// lbDownWait and ctx.
+func (a *Admin) waitLBAgrees(ctx context.Context, probes []healthProbe) []lb.BackendStatus {
+	if a.lbStatus == nil {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, p := range probes {
+		want[p.name] = p.status == http.StatusOK
+	}
+	ctx, cancel := context.WithTimeout(ctx, lbDownWait)
+	defer cancel()
+	t := time.NewTicker(labHealthInterval / 3)
+	defer t.Stop()
+	for {
+		st := a.lbStatus()
+		if lbAgrees(st, want) {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			return st
+		case <-t.C:
+		}
+	}
+}
+
+func lbAgrees(st []lb.BackendStatus, want map[string]bool) bool {
+	for _, s := range st {
+		if up, ok := want[s.Name]; ok && up != s.Healthy {
+			return false
+		}
+	}
+	return true
+}
+
+// healthLine shows each host's /healthz answer and, when known, the LB's
+// view of it, e.g. "server1 200 up · server2 503 DOWN".
+func healthLine(probes []healthProbe, st []lb.BackendStatus) string {
+	up := map[string]bool{}
+	for _, s := range st {
+		up[s.Name] = s.Healthy
+	}
+	var parts []string
+	for _, p := range probes {
+		part := fmt.Sprintf("%s %d", p.name, p.status)
+		if h, ok := up[p.name]; ok {
+			part += " " + yes(h, "up", "DOWN")
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// healthSymptom shows what the LB's HTTP health check sees before the
+// usual sample: a host whose app pool is stopped answers /healthz with
+// 503, so an HTTP-checking LB takes it out of rotation and users are
+// served by the others (fewer hosts, no error); a TCP-checking LB keeps
+// sending users there and they get the 503. The symptom is seen when a
+// host answers 503 or a request through the LB fails.
+func healthSymptom(ctx context.Context, a *Admin, out io.Writer, n int) (bool, error) {
+	probes := a.probeHealth(ctx)
+	st := a.waitLBAgrees(ctx, probes)
+	fmt.Fprintf(out, "   health check (GET /healthz on each host%s): %s\n", yes(st != nil, ", and the LB's state", ""), healthLine(probes, st))
+	s, err := a.sampleLB(ctx, "", a.FQDN, n, false)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(out, "   %s\n", s)
+	var broken []string
+	for _, p := range probes {
+		if p.status != http.StatusOK {
+			broken = append(broken, p.name)
+		}
+	}
+	if len(broken) > 0 && s.OK() {
+		fmt.Fprintf(out, "   users see no error: the LB routes around %s, and the farm runs on fewer hosts\n", strings.Join(broken, ", "))
+	}
+	return len(broken) > 0 || !s.OK(), nil
+}
