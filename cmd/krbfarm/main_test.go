@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -81,16 +80,6 @@ func waitExit(t *testing.T, cmd *exec.Cmd) error {
 	}
 }
 
-type farmJSON struct {
-	URL       string `json:"url"`
-	Processes []int  `json:"processes"`
-	Krb5Conf  string `json:"krb5_conf"`
-	CACert    string `json:"ca_cert"`
-	Backends  []struct {
-		Name, Addr, Keytab string
-	} `json:"backends"`
-	Users []struct{ Principal, Password string } `json:"users"`
-}
 
 func TestUpServesAndSIGINTStopsEverything(t *testing.T) {
 	bin := buildKrbfarm(t)
@@ -101,16 +90,9 @@ func TestUpServesAndSIGINTStopsEverything(t *testing.T) {
 			t.Errorf("up output lacks %q:\n%s", want, out)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(state, "farm.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in farmJSON
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
+	in := readFarmDesc(t, state)
 	if len(in.Processes) != 3 || len(in.Backends) != 2 || !strings.HasPrefix(in.URL, "https://sso.krbfarm.localhost:") {
-		t.Fatalf("farm.json: %s", b)
+		t.Fatalf("farm.json: %+v", in)
 	}
 	// A second farm on the same state dir is refused with a clear reason.
 	second, err := exec.Command(bin, "up", "--state", state, "--listen", "127.0.0.1:0").CombinedOutput()
