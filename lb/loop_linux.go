@@ -1,0 +1,285 @@
+//go:build linux
+
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loop is one event loop. Everything but mu's fields belongs to the loop's
+// goroutine.
+type loop struct {
+	e      *engine
+	epfd   int
+	wakefd int // eventfd: new relays queued, or stop
+
+	mu      sync.Mutex
+	queue   []*relay
+	stopped bool
+
+	byFD    []*relay            // the relay each registered socket belongs to
+	relays  map[*relay]struct{} // every relay of the loop
+	ready   []*relay            // relays with more to move than one turn allows
+	closing []int               // fds to close at the end of the turn, so no number is reused within it
+	pipes   []pipe              // free pipes
+	addrs   map[string]unix.Sockaddr
+	addrGen *generation // the generation addrs was resolved for
+	now     time.Time
+	tick    time.Duration // how often deadlines are checked
+	sweepAt time.Time
+	events  [128]unix.EpollEvent
+}
+
+func newLoop(e *engine) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wfd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	cfg := e.s.cfg
+	tick := min(cfg.DialTimeout, cfg.HalfCloseTimeout, cfg.IdleTimeout) / 4
+	return &loop{
+		e: e, epfd: epfd, wakefd: wfd,
+		relays: make(map[*relay]struct{}),
+		addrs:  make(map[string]unix.Sockaddr),
+		tick:   min(max(tick, time.Millisecond), 250*time.Millisecond),
+	}, nil
+}
+
+func (l *loop) closeFDs() {
+	unix.Close(l.epfd)
+	unix.Close(l.wakefd)
+	for _, p := range l.pipes {
+		closePipe(p)
+	}
+	l.pipes = nil
+}
+
+// submit queues a new relay for the loop. After stop, it ends the relay
+// at once instead.
+func (l *loop) submit(r *relay) {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		unix.Close(r.fds[0])
+		l.e.s.logNoBackend(r.remote(), r.start, errNoBackend)
+		l.e.ended()
+		return
+	}
+	first := len(l.queue) == 0
+	l.queue = append(l.queue, r)
+	l.mu.Unlock()
+	if first {
+		l.wake()
+	}
+}
+
+func (l *loop) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wakefd, one[:])
+}
+
+// run is the loop's goroutine: wait for events, move bytes, check
+// deadlines, until stop.
+func (l *loop) run() {
+	defer l.closeFDs()
+	l.now = time.Now()
+	l.sweepAt = l.now.Add(l.tick)
+	for {
+		n, err := unix.EpollWait(l.epfd, l.events[:], l.timeout())
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.e.s.log.Error("epoll_wait failed; closing the loop's connections")
+			l.stopAll()
+			return
+		}
+		l.now = time.Now()
+		woke := false
+		for _, ev := range l.events[:max(n, 0)] {
+			fd := int(ev.Fd)
+			if fd == l.wakefd {
+				woke = true
+				continue
+			}
+			if fd < len(l.byFD) && l.byFD[fd] != nil {
+				l.byFD[fd].onEvent(l, fd, ev.Events)
+			}
+		}
+		if woke && !l.takeQueue() {
+			l.stopAll()
+			return
+		}
+		l.runReady()
+		if !l.now.Before(l.sweepAt) {
+			l.sweep()
+			l.sweepAt = l.now.Add(l.tick)
+		}
+		l.flushClosing()
+	}
+}
+
+// timeout is epoll_wait's: none while relays wait for their turn, the
+// deadline tick while any relay is open, forever otherwise.
+func (l *loop) timeout() int {
+	switch {
+	case len(l.ready) > 0:
+		return 0
+	case len(l.relays) == 0:
+		return -1
+	}
+	return int(max(time.Until(l.sweepAt), 0)/time.Millisecond) + 1
+}
+
+// takeQueue starts the queued relays; false means stop.
+func (l *loop) takeQueue() bool {
+	var buf [8]byte
+	_, _ = unix.Read(l.wakefd, buf[:])
+	l.mu.Lock()
+	q, stopped := l.queue, l.stopped
+	l.queue = nil
+	l.mu.Unlock()
+	for _, r := range q {
+		l.relays[r] = struct{}{}
+		r.att = l.e.s.pool.newAttempt()
+		r.dial(l)
+	}
+	return !stopped
+}
+
+func (l *loop) runReady() {
+	ready := l.ready
+	l.ready = nil
+	for _, r := range ready {
+		r.queued = false
+		if !r.closed {
+			r.run(l)
+		}
+	}
+}
+
+// sweep ends the relays past a deadline.
+func (l *loop) sweep() {
+	for r := range l.relays {
+		r.checkDeadlines(l)
+	}
+}
+
+// stopAll ends every relay, queued ones included, as the server closes.
+func (l *loop) stopAll() {
+	l.mu.Lock()
+	l.stopped = true
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	for _, r := range q {
+		l.relays[r] = struct{}{}
+	}
+	for r := range l.relays {
+		r.finish(l, "closed", nil)
+	}
+	l.flushClosing()
+}
+
+func (l *loop) flushClosing() {
+	for _, fd := range l.closing {
+		unix.Close(fd)
+	}
+	l.closing = l.closing[:0]
+}
+
+// register adds fd to the loop's epoll set, edge-triggered, for r.
+func (l *loop) register(fd int, r *relay) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if fd >= len(l.byFD) {
+		grown := make([]*relay, max(2*len(l.byFD), fd+1, 1024))
+		copy(grown, l.byFD)
+		l.byFD = grown
+	}
+	l.byFD[fd] = r
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.byFD[fd] = nil
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// release forgets fd and closes it at the end of the turn (closing a
+// socket removes it from the epoll set).
+func (l *loop) release(fd int) {
+	if fd < 0 {
+		return
+	}
+	if fd < len(l.byFD) {
+		l.byFD[fd] = nil
+	}
+	l.closing = append(l.closing, fd)
+}
+
+// connect starts a non-blocking connect to u; completion comes as an
+// EPOLLOUT (or EPOLLERR) edge on the returned socket.
+func (l *loop) connect(u *Upstream, g *generation) (int, error) {
+	sa, err := l.sockaddr(u.Addr, g)
+	if err != nil {
+		return -1, err
+	}
+	family := unix.AF_INET
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if err := unix.Connect(fd, sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		unix.Close(fd)
+		return -1, &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	}
+	return fd, nil
+}
+
+// sockaddr resolves a backend address, caching it for the generation: a
+// Reload resolves names again.
+func (l *loop) sockaddr(addr string, g *generation) (unix.Sockaddr, error) {
+	if g != l.addrGen {
+		clear(l.addrs)
+		l.addrGen = g
+	}
+	if sa, ok := l.addrs[addr]; ok {
+		return sa, nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		// A name: resolved here, blocking this loop once per
+		// generation.
+		ta, rerr := net.ResolveTCPAddr("tcp", addr)
+		if rerr != nil {
+			return nil, rerr
+		}
+		ap = ta.AddrPort()
+	}
+	var sa unix.Sockaddr
+	if a := ap.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	}
+	l.addrs[addr] = sa
+	return sa, nil
+}
