@@ -211,6 +211,10 @@ func (l *loop) getPipe() (pipe, error) {
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		return noPipe, fmt.Errorf("pipe: %w", err)
 	}
+	// As Go's own splice does: fewer, larger moves. The kernel takes
+	// pages only for bytes in flight; it may refuse the size past the
+	// user's pipe quota, and then the default 64 KiB stays.
+	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, spliceChunk)
 	return pipe{fds[0], fds[1]}, nil
 }
 

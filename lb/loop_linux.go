@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,23 +21,26 @@ import (
 type loop struct {
 	e      *engine
 	epfd   int
-	wakefd int // eventfd: new relays queued, or stop
+	ep     *os.File        // epfd in Go's poller: the loop parks there, not in a blocking epoll_wait
+	epRaw  syscall.RawConn // ep's, to wait for readiness
+	wakefd int             // eventfd: new relays queued, or stop
 
 	mu      sync.Mutex
 	queue   []*relay
 	stopped bool
 
-	byFD    []*relay            // the relay each registered socket belongs to
-	relays  map[*relay]struct{} // every relay of the loop
-	ready   []*relay            // relays with more to move than one turn allows
-	closing []int               // fds to close at the end of the turn, so no number is reused within it
-	pipes   []pipe              // free pipes
-	addrs   map[string]unix.Sockaddr
-	addrGen *generation // the generation addrs was resolved for
-	now     time.Time
-	tick    time.Duration // how often deadlines are checked
-	sweepAt time.Time
-	events  [128]unix.EpollEvent
+	byFD     []*relay            // the relay each registered socket belongs to
+	relays   map[*relay]struct{} // every relay of the loop
+	ready    []*relay            // relays with more to move than one turn allows
+	closing  []int               // fds to close at the end of the turn, so no number is reused within it
+	pipes    []pipe              // free pipes
+	addrs    map[string]unix.Sockaddr
+	addrGen  *generation // the generation addrs was resolved for
+	now      time.Time
+	tick     time.Duration // how often deadlines are checked
+	sweepAt  time.Time
+	deadline time.Time // ep's read deadline now
+	events   [128]unix.EpollEvent
 }
 
 func newLoop(e *engine) (*loop, error) {
@@ -53,10 +59,25 @@ func newLoop(e *engine) (*loop, error) {
 		unix.Close(wfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
+	// A non-blocking epoll fd in an *os.File joins Go's poller, which
+	// reports it readable when our set has events: a loop waiting
+	// parks its goroutine instead of holding a thread in epoll_wait.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(wfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
 	cfg := e.s.cfg
 	tick := min(cfg.DialTimeout, cfg.HalfCloseTimeout, cfg.IdleTimeout) / 4
 	return &loop{
-		e: e, epfd: epfd, wakefd: wfd,
+		e: e, epfd: epfd, ep: ep, epRaw: raw, wakefd: wfd,
 		relays: make(map[*relay]struct{}),
 		addrs:  make(map[string]unix.Sockaddr),
 		tick:   min(max(tick, time.Millisecond), 250*time.Millisecond),
@@ -64,7 +85,7 @@ func newLoop(e *engine) (*loop, error) {
 }
 
 func (l *loop) closeFDs() {
-	unix.Close(l.epfd)
+	l.ep.Close()
 	unix.Close(l.wakefd)
 	for _, p := range l.pipes {
 		closePipe(p)
@@ -103,15 +124,15 @@ func (l *loop) run() {
 	l.now = time.Now()
 	l.sweepAt = l.now.Add(l.tick)
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events[:], l.timeout())
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			l.e.s.log.Error("epoll_wait failed; closing the loop's connections")
+		n, err := l.wait()
+		if err != nil {
+			l.e.s.log.Error("epoll_wait failed; closing the loop's connections", zap.Error(err))
 			l.stopAll()
 			return
 		}
 		l.now = time.Now()
 		woke := false
-		for _, ev := range l.events[:max(n, 0)] {
+		for _, ev := range l.events[:n] {
 			fd := int(ev.Fd)
 			if fd == l.wakefd {
 				woke = true
@@ -134,16 +155,36 @@ func (l *loop) run() {
 	}
 }
 
-// timeout is epoll_wait's: none while relays wait for their turn, the
-// deadline tick while any relay is open, forever otherwise.
-func (l *loop) timeout() int {
-	switch {
-	case len(l.ready) > 0:
-		return 0
-	case len(l.relays) == 0:
-		return -1
+// wait returns the next batch of events: at once when relays wait for
+// their turn, else parked in Go's poller until there are events or, while
+// any relay is open, the next deadline check.
+func (l *loop) wait() (int, error) {
+	deadline := time.Time{}
+	if len(l.relays) > 0 {
+		deadline = l.sweepAt
 	}
-	return int(max(time.Until(l.sweepAt), 0)/time.Millisecond) + 1
+	if !deadline.Equal(l.deadline) {
+		_ = l.ep.SetReadDeadline(deadline)
+		l.deadline = deadline
+	}
+	n := 0
+	var werr error
+	err := l.epRaw.Read(func(uintptr) bool {
+		for {
+			n, werr = unix.EpollWait(l.epfd, l.events[:], 0)
+			if !errors.Is(werr, unix.EINTR) {
+				break
+			}
+		}
+		return werr != nil || n > 0 || len(l.ready) > 0
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if err == nil {
+		err = werr
+	}
+	return max(n, 0), err
 }
 
 // takeQueue starts the queued relays; false means stop.

@@ -45,8 +45,8 @@ type direction struct {
 
 const (
 	spliceFlags = unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MOVE
-	spliceChunk = 1 << 16 // the default pipe capacity
-	maxRounds   = 32      // splice rounds per direction and turn, for fairness between relays
+	spliceChunk = 1 << 20 // pipe capacity asked for, as Go's splice does
+	maxRounds   = 8       // splice rounds per direction and turn, for fairness between relays
 )
 
 func (r *relay) remote() zap.Field { return zap.Stringer("remote", r.client) }
