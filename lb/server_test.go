@@ -35,6 +35,9 @@ func TestValidate(t *testing.T) {
 		{"negative interval", Config{Backends: ok, Health: Health{Interval: -1}}, "health.interval"},
 		{"negative half-close", Config{Backends: ok, HalfCloseTimeout: -1}, "half_close_timeout"},
 		{"cert without key", Config{Backends: ok, CertFile: "c.pem"}, "cert, key"},
+		{"bad engine", Config{Backends: ok, Engine: "io_uring"}, "engine"},
+		{"epoll with TLS", Config{Backends: ok, Engine: EngineEpoll}, "engine"},
+		{"goroutine engine", Config{Backends: ok, Mode: ModePassthrough, Engine: EngineGoroutine}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
