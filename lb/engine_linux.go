@@ -77,9 +77,11 @@ func (e *engine) stop() {
 	e.mu.Unlock()
 	for _, l := range loops {
 		l.mu.Lock()
-		l.stopped = true
+		if !l.stopped {
+			l.stopped = true
+			l.wake()
+		}
 		l.mu.Unlock()
-		l.wake()
 	}
 	e.wg.Wait()
 }
@@ -199,7 +201,7 @@ type pipe struct{ r, w int }
 var noPipe = pipe{-1, -1}
 
 // maxFreePipes bounds the pipes a loop keeps for reuse.
-const maxFreePipes = 64
+const maxFreePipes = 16
 
 func (l *loop) getPipe() (pipe, error) {
 	if n := len(l.pipes); n > 0 {

@@ -104,14 +104,16 @@ func (l *loop) submit(r *relay) {
 		l.e.ended()
 		return
 	}
-	first := len(l.queue) == 0
-	l.queue = append(l.queue, r)
-	l.mu.Unlock()
-	if first {
+	if len(l.queue) == 0 {
 		l.wake()
 	}
+	l.queue = append(l.queue, r)
+	l.mu.Unlock()
 }
 
+// wake makes the loop read its queue. Callers hold mu with stopped
+// false, so the eventfd is still open: the loop closes it only after
+// setting stopped under mu.
 func (l *loop) wake() {
 	one := [8]byte{1}
 	_, _ = unix.Write(l.wakefd, one[:])
