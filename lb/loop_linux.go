@@ -16,17 +16,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// loop is one event loop. Everything but mu's fields belongs to the loop's
-// goroutine.
+// loop is one event loop. Its state is guarded by mu, which the loop's
+// goroutine holds except while it waits for events.
 type loop struct {
 	e      *engine
 	epfd   int
 	ep     *os.File        // epfd in Go's poller: the loop parks there, not in a blocking epoll_wait
 	epRaw  syscall.RawConn // ep's, to wait for readiness
-	wakefd int             // eventfd: new relays queued, or stop
+	wakefd int             // eventfd: stop, or a first deadline to set
 
-	mu      sync.Mutex
-	queue   []*relay
+	mu      sync.Mutex // held by the loop but while it waits, and by submit
 	stopped bool
 
 	byFD     []*relay            // the relay each registered socket belongs to
@@ -93,58 +92,67 @@ func (l *loop) closeFDs() {
 	l.pipes = nil
 }
 
-// submit queues a new relay for the loop. After stop, it ends the relay
-// at once instead.
+// submit starts a new relay on the loop: its backend connect begins here,
+// on the accepting goroutine, under mu, so no wake-up is needed. After
+// stop, it ends the relay at once instead.
 func (l *loop) submit(r *relay) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.stopped {
-		l.mu.Unlock()
 		unix.Close(r.fds[0])
 		l.e.s.logNoBackend(r.remote(), r.start, errNoBackend)
 		l.e.ended()
 		return
 	}
-	if len(l.queue) == 0 {
-		l.wake()
+	l.now = time.Now()
+	l.relays[r] = struct{}{}
+	r.att = l.e.s.pool.newAttempt()
+	r.dial(l)
+	if l.deadline.IsZero() && len(l.relays) > 0 {
+		l.wake() // the loop is parked with no deadline: connect timeouts need one
 	}
-	l.queue = append(l.queue, r)
-	l.mu.Unlock()
 }
 
-// wake makes the loop read its queue. Callers hold mu with stopped
-// false, so the eventfd is still open: the loop closes it only after
-// setting stopped under mu.
+// wake makes the loop take a turn. Callers hold mu with stopped false,
+// so the eventfd is still open: the loop closes it only after setting
+// stopped under mu.
 func (l *loop) wake() {
 	one := [8]byte{1}
 	_, _ = unix.Write(l.wakefd, one[:])
 }
 
 // run is the loop's goroutine: wait for events, move bytes, check
-// deadlines, until stop.
+// deadlines, until stop. It holds mu except while waiting.
 func (l *loop) run() {
 	defer l.closeFDs()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.now = time.Now()
 	l.sweepAt = l.now.Add(l.tick)
 	for {
-		n, err := l.wait()
+		l.setDeadline()
+		busy := len(l.ready) > 0
+		l.mu.Unlock()
+		n, err := l.wait(busy)
+		l.mu.Lock()
 		if err != nil {
 			l.e.s.log.Error("epoll_wait failed; closing the loop's connections", zap.Error(err))
 			l.stopAll()
 			return
 		}
 		l.now = time.Now()
-		woke := false
 		for _, ev := range l.events[:n] {
 			fd := int(ev.Fd)
 			if fd == l.wakefd {
-				woke = true
+				var buf [8]byte
+				_, _ = unix.Read(l.wakefd, buf[:])
 				continue
 			}
 			if fd < len(l.byFD) && l.byFD[fd] != nil {
 				l.byFD[fd].onEvent(l, fd, ev.Events)
 			}
 		}
-		if woke && !l.takeQueue() {
+		if l.stopped {
 			l.stopAll()
 			return
 		}
@@ -157,10 +165,9 @@ func (l *loop) run() {
 	}
 }
 
-// wait returns the next batch of events: at once when relays wait for
-// their turn, else parked in Go's poller until there are events or, while
-// any relay is open, the next deadline check.
-func (l *loop) wait() (int, error) {
+// setDeadline bounds the next wait by the next deadline check while any
+// relay is open.
+func (l *loop) setDeadline() {
 	deadline := time.Time{}
 	if len(l.relays) > 0 {
 		deadline = l.sweepAt
@@ -169,6 +176,12 @@ func (l *loop) wait() (int, error) {
 		_ = l.ep.SetReadDeadline(deadline)
 		l.deadline = deadline
 	}
+}
+
+// wait returns the next batch of events: at once when busy (relays wait
+// for their turn), else parked in Go's poller until there are events or
+// the deadline.
+func (l *loop) wait(busy bool) (int, error) {
 	n := 0
 	var werr error
 	err := l.epRaw.Read(func(uintptr) bool {
@@ -178,7 +191,7 @@ func (l *loop) wait() (int, error) {
 				break
 			}
 		}
-		return werr != nil || n > 0 || len(l.ready) > 0
+		return werr != nil || n > 0 || busy
 	})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
@@ -187,22 +200,6 @@ func (l *loop) wait() (int, error) {
 		err = werr
 	}
 	return max(n, 0), err
-}
-
-// takeQueue starts the queued relays; false means stop.
-func (l *loop) takeQueue() bool {
-	var buf [8]byte
-	_, _ = unix.Read(l.wakefd, buf[:])
-	l.mu.Lock()
-	q, stopped := l.queue, l.stopped
-	l.queue = nil
-	l.mu.Unlock()
-	for _, r := range q {
-		l.relays[r] = struct{}{}
-		r.att = l.e.s.pool.newAttempt()
-		r.dial(l)
-	}
-	return !stopped
 }
 
 func (l *loop) runReady() {
@@ -223,16 +220,9 @@ func (l *loop) sweep() {
 	}
 }
 
-// stopAll ends every relay, queued ones included, as the server closes.
+// stopAll ends every relay as the server closes; mu is held.
 func (l *loop) stopAll() {
-	l.mu.Lock()
 	l.stopped = true
-	q := l.queue
-	l.queue = nil
-	l.mu.Unlock()
-	for _, r := range q {
-		l.relays[r] = struct{}{}
-	}
 	for r := range l.relays {
 		r.finish(l, "closed", nil)
 	}
@@ -268,9 +258,11 @@ func (l *loop) release(fd int) {
 	if fd < 0 {
 		return
 	}
-	if fd < len(l.byFD) {
-		l.byFD[fd] = nil
+	if fd >= len(l.byFD) || l.byFD[fd] == nil {
+		unix.Close(fd) // never registered: no event of a batch can name it
+		return
 	}
+	l.byFD[fd] = nil
 	l.closing = append(l.closing, fd)
 }
 
