@@ -110,3 +110,34 @@ func oneConn(front string, buf []byte) error {
 	_, err = io.ReadFull(c, buf)
 	return err
 }
+
+// BenchmarkPingPong measures small exchanges on kept-alive connections
+// from several clients at once: 128 bytes to an echo backend and back.
+func BenchmarkPingPong(b *testing.B) {
+	forEachEngine(b, func(b *testing.B, engine string) {
+		be := listen(b)
+		serve(be, func(c net.Conn) { io.Copy(c, c) })
+		_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, nil)
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			c, err := net.Dial("tcp", front)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 128)
+			for pb.Next() {
+				if _, err := c.Write(buf); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

@@ -40,6 +40,7 @@ type loop struct {
 	sweepAt  time.Time
 	deadline time.Time // ep's read deadline now
 	events   [128]unix.EpollEvent
+	buf      [copyMax]byte // small reads, see copyIn
 }
 
 func newLoop(e *engine) (*loop, error) {

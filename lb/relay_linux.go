@@ -41,12 +41,14 @@ type direction struct {
 	pending int   // bytes in p
 	n       int64 // bytes written to the destination
 	done    bool  // the source sent EOF and the destination was shut down
+	bulk    bool  // the last read was large: splice, not read and write
 }
 
 const (
 	spliceFlags = unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MOVE
-	spliceChunk = 1 << 20 // pipe capacity asked for, as Go's splice does
-	maxRounds   = 8       // splice rounds per direction and turn, for fairness between relays
+	spliceChunk = 1 << 20  // pipe capacity asked for, as Go's splice does
+	maxRounds   = 8        // splice rounds per direction and turn, for fairness between relays
+	copyMax     = 16 << 10 // reads up to this size go through the loop's buffer
 )
 
 func (r *relay) remote() zap.Field { return zap.Stringer("remote", r.client) }
@@ -185,7 +187,7 @@ func (r *relay) run(l *loop) {
 // fairness.
 func (r *relay) pump(l *loop, d int) (bool, error) {
 	dir := &r.dirs[d]
-	src, dst := r.fds[d], r.fds[1-d]
+	dst := r.fds[1-d]
 	for range maxRounds {
 		if dir.pending > 0 {
 			if !r.writable[1-d] {
@@ -209,26 +211,90 @@ func (r *relay) pump(l *loop, d int) (bool, error) {
 			dir.p = noPipe
 			return false, nil
 		}
-		if dir.p.r < 0 {
-			p, err := l.getPipe()
-			if err != nil {
-				return false, err
-			}
-			dir.p = p
+		var err error
+		if dir.bulk {
+			err = r.spliceIn(l, d)
+		} else {
+			err = r.copyIn(l, d)
 		}
-		n, err := unix.Splice(src, nil, dir.p.w, nil, spliceChunk, spliceFlags)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			r.readable[d] = false
-		case err != nil:
-			return false, os.NewSyscallError("splice", err)
-		case n == 0:
-			r.endDirection(l, d)
-		default:
-			dir.pending = int(n)
+		if err != nil {
+			return false, err
 		}
 	}
 	return true, nil
+}
+
+// spliceIn moves what side d has into the direction's pipe: bulk
+// transfers never copy bytes through user space.
+func (r *relay) spliceIn(l *loop, d int) error {
+	dir := &r.dirs[d]
+	if dir.p.r < 0 {
+		p, err := l.getPipe()
+		if err != nil {
+			return err
+		}
+		dir.p = p
+	}
+	n, err := unix.Splice(r.fds[d], nil, dir.p.w, nil, spliceChunk, spliceFlags)
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		r.readable[d] = false
+	case err != nil:
+		return os.NewSyscallError("splice", err)
+	case n == 0:
+		r.endDirection(l, d)
+	default:
+		dir.pending = int(n)
+		dir.bulk = n >= copyMax
+	}
+	return nil
+}
+
+// copyIn reads what side d has into the loop's buffer and writes it on:
+// for small payloads, as many system calls as splice and no pipe. Bytes
+// the destination does not take go to a pipe, as if spliced. A full
+// buffer switches the direction to splice.
+func (r *relay) copyIn(l *loop, d int) error {
+	dir := &r.dirs[d]
+	n, err := unix.Read(r.fds[d], l.buf[:])
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		r.readable[d] = false
+		return nil
+	case err != nil:
+		return os.NewSyscallError("read", err)
+	case n == 0:
+		r.endDirection(l, d)
+		return nil
+	}
+	dir.bulk = n == len(l.buf)
+	w := 0
+	if r.writable[1-d] {
+		w, err = unix.Write(r.fds[1-d], l.buf[:n])
+		if errors.Is(err, unix.EAGAIN) {
+			w, err = 0, nil
+			r.writable[1-d] = false
+		}
+		if err != nil {
+			return os.NewSyscallError("write", err)
+		}
+		dir.n += int64(w)
+		r.activeAt = l.now
+	}
+	if w == n {
+		return nil
+	}
+	if dir.p.r < 0 {
+		if dir.p, err = l.getPipe(); err != nil {
+			return err
+		}
+	}
+	// The pipe is empty and holds at least 64 KiB: the rest fits.
+	if k, err := unix.Write(dir.p.w, l.buf[w:n]); err != nil || k != n-w {
+		return fmt.Errorf("pipe write: %d of %d bytes: %w", k, n-w, err)
+	}
+	dir.pending = n - w
+	return nil
 }
 
 // endDirection handles EOF from side d: the other side gets a FIN, and
