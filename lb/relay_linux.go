@@ -21,6 +21,7 @@ type relay struct {
 	fds      [2]int  // client and backend sockets; -1 once closed or before connect
 	readable [2]bool // edge-triggered readiness of each side, until EAGAIN
 	writable [2]bool
+	hup      [2]bool // the side reported EOF or an error: read it to the end
 	dirs     [2]direction
 
 	client     *net.TCPAddr
@@ -148,6 +149,9 @@ func (r *relay) onEvent(l *loop, fd int, events uint32) {
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		r.readable[side] = true
 	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		r.hup[side] = true
+	}
 	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		r.writable[side] = true
 	}
@@ -268,6 +272,12 @@ func (r *relay) copyIn(l *loop, d int) error {
 		return nil
 	}
 	dir.bulk = n == len(l.buf)
+	// A short read emptied the socket's queue; with edge triggering,
+	// whatever arrives later brings a new event, so no read to EAGAIN
+	// is needed, unless the event said EOF (or an error) is queued.
+	if !dir.bulk && !r.hup[d] {
+		r.readable[d] = false
+	}
 	w := 0
 	if r.writable[1-d] {
 		w, err = unix.Write(r.fds[1-d], l.buf[:n])
