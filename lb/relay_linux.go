@@ -42,7 +42,7 @@ type direction struct {
 	pending int   // bytes in p
 	n       int64 // bytes written to the destination
 	done    bool  // the source sent EOF and the destination was shut down
-	bulk    bool  // the last read was large: splice, not read and write
+	bulk    bool  // a read filled the loop's buffer: splice from now on, not read and write
 }
 
 const (
@@ -249,7 +249,7 @@ func (r *relay) spliceIn(l *loop, d int) error {
 		r.endDirection(l, d)
 	default:
 		dir.pending = int(n)
-		dir.bulk = n >= copyMax
+		dir.bulk = dir.bulk || n >= copyMax
 	}
 	return nil
 }
