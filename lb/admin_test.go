@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-func TestAdmin(t *testing.T) {
+func TestAdmin(t *testing.T) { forEachEngine(t, testAdmin) }
+
+func testAdmin(t *testing.T, engine string) {
 	a, b := nameBackend(t, "a"), nameBackend(t, "b")
-	cfg := Config{Mode: ModePassthrough, Backends: backends(a, b), Balance: BalanceLeastConn, Health: Health{Interval: time.Hour}}
+	cfg := Config{Mode: ModePassthrough, Engine: engine, Backends: backends(a, b), Balance: BalanceLeastConn, Health: Health{Interval: time.Hour}}
 	srv, front := startLB(t, cfg, nil, nil)
 	for range 2 {
 		roundTrip(t, front, "hello")

@@ -42,7 +42,7 @@ func hold(t *testing.T, front string, local string) (net.Conn, string) {
 	return c, string(buf)
 }
 
-func holdCfg(t *testing.T, balance string, weights ...int) Config {
+func holdCfg(t *testing.T, engine, balance string, weights ...int) Config {
 	var lns []net.Listener
 	for i := range weights {
 		lns = append(lns, holdBackend(t, string(rune('a'+i))))
@@ -51,10 +51,12 @@ func holdCfg(t *testing.T, balance string, weights ...int) Config {
 	for i, w := range weights {
 		bs[i].Weight = w
 	}
-	return Config{Backends: bs, Mode: ModePassthrough, Balance: balance, Health: Health{Interval: time.Hour}}
+	return Config{Backends: bs, Mode: ModePassthrough, Engine: engine, Balance: balance, Health: Health{Interval: time.Hour}}
 }
 
-func TestBalance(t *testing.T) {
+func TestBalance(t *testing.T) { forEachEngine(t, testBalance) }
+
+func testBalance(t *testing.T, engine string) {
 	for _, tc := range []struct {
 		name    string
 		balance string
@@ -69,7 +71,7 @@ func TestBalance(t *testing.T) {
 		{"leastconn weighted", BalanceLeastConn, []int{2, 1}, 6, false, "4a2b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, front := startLB(t, holdCfg(t, tc.balance, tc.weights...), nil, nil)
+			_, front := startLB(t, holdCfg(t, engine, tc.balance, tc.weights...), nil, nil)
 			var got string
 			for range tc.conns {
 				c, name := hold(t, front, "")
@@ -104,8 +106,10 @@ func countNames(s string) string {
 
 // TestBalanceSource: one client IP always reaches one backend; several IPs
 // spread; loopback has all of 127.0.0.0/8 to dial from.
-func TestBalanceSource(t *testing.T) {
-	_, front := startLB(t, holdCfg(t, BalanceSource, 1, 1, 1), nil, nil)
+func TestBalanceSource(t *testing.T) { forEachEngine(t, testBalanceSource) }
+
+func testBalanceSource(t *testing.T, engine string) {
+	_, front := startLB(t, holdCfg(t, engine, BalanceSource, 1, 1, 1), nil, nil)
 	seen := map[string]bool{}
 	for i := 1; i <= 12; i++ {
 		ip := fmt.Sprintf("127.0.0.%d", i)
@@ -141,9 +145,11 @@ func TestSourceHashStable(t *testing.T) {
 
 // TestMaxConns: a backend at max_conns gets no more connections; with
 // every backend full the client is closed and one warning says why.
-func TestMaxConns(t *testing.T) {
+func TestMaxConns(t *testing.T) { forEachEngine(t, testMaxConns) }
+
+func testMaxConns(t *testing.T, engine string) {
 	o := newObserved()
-	cfg := holdCfg(t, BalanceRoundRobin, 1, 1)
+	cfg := holdCfg(t, engine, BalanceRoundRobin, 1, 1)
 	cfg.Backends[0].MaxConns = 1
 	cfg.Backends[1].MaxConns = 2
 	srv, front := startLB(t, cfg, nil, o.log)

@@ -11,12 +11,16 @@ import (
 // connection, bytes written by the client, echoed by the backend, read
 // back by the client. SetBytes counts one direction.
 func BenchmarkProxy(b *testing.B) {
+	forEachEngine(b, benchProxy)
+}
+
+func benchProxy(b *testing.B, engine string) {
 	be := listen(b)
 	serve(be, func(c net.Conn) {
 		io.Copy(c, c)
 		c.(*net.TCPConn).CloseWrite()
 	})
-	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
+	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		b.Fatal(err)
@@ -46,10 +50,41 @@ func BenchmarkProxy(b *testing.B) {
 	}
 }
 
+// BenchmarkConnectParallel is BenchmarkConnect from several clients at
+// once: what the balancer's CPU costs per connection, not one's latency.
+func BenchmarkConnectParallel(b *testing.B) {
+	forEachEngine(b, func(b *testing.B, engine string) {
+		front := connectBench(b, engine)
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			buf := make([]byte, 1)
+			for pb.Next() {
+				if err := oneConn(front, buf); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
 // BenchmarkConnect measures connection setup through the balancer in
 // passthrough: a new client connection per iteration, one byte each way,
 // then close. It is what a client opening a connection per request costs.
 func BenchmarkConnect(b *testing.B) {
+	forEachEngine(b, func(b *testing.B, engine string) {
+		front := connectBench(b, engine)
+		buf := make([]byte, 1)
+		for i := 0; i < b.N; i++ {
+			if err := oneConn(front, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// connectBench starts a one-byte echo backend and a balancer in front.
+func connectBench(b *testing.B, engine string) string {
 	be := listen(b)
 	serve(be, func(c net.Conn) {
 		buf := make([]byte, 1)
@@ -57,20 +92,52 @@ func BenchmarkConnect(b *testing.B) {
 			c.Write(buf)
 		}
 	})
-	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
-	buf := make([]byte, 1)
+	_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, nil)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c, err := net.Dial("tcp", front)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
+	return front
+}
+
+// oneConn opens a connection to front, sends and reads back one byte.
+func oneConn(front string, buf []byte) error {
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		return err
 	}
+	defer c.Close()
+	if _, err := c.Write(buf); err != nil {
+		return err
+	}
+	_, err = io.ReadFull(c, buf)
+	return err
+}
+
+// BenchmarkPingPong measures small exchanges on kept-alive connections
+// from several clients at once: 128 bytes to an echo backend and back.
+func BenchmarkPingPong(b *testing.B) {
+	forEachEngine(b, func(b *testing.B, engine string) {
+		be := listen(b)
+		serve(be, func(c net.Conn) { io.Copy(c, c) })
+		_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, nil)
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			c, err := net.Dial("tcp", front)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 128)
+			for pb.Next() {
+				if _, err := c.Write(buf); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

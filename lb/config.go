@@ -47,7 +47,15 @@ type Config struct {
 	ACME               ACME          `yaml:"acme"`                 // certificates from an ACME server for some names
 	BackendCA          string        `yaml:"backend_ca"`           // reencrypt: PEM CA(s) backends' certificates must chain to; "" = the system's roots
 	BackendServerName  string        `yaml:"backend_server_name"`  // reencrypt: name checked in backends' certificates; "" = each backend's host
+	Engine             string        `yaml:"engine"`               // EngineAuto ("" = this), EngineEpoll or EngineGoroutine
 }
+
+// Engines of Config.Engine: how passthrough connections are relayed.
+const (
+	EngineAuto      = "auto"      // EngineEpoll where it can run (Linux, passthrough), EngineGoroutine elsewhere
+	EngineEpoll     = "epoll"     // event loops splicing between raw sockets: no goroutine per connection, no pipe per idle one
+	EngineGoroutine = "goroutine" // a goroutine per direction (io.Copy); the only engine for terminate and reencrypt
+)
 
 // KeyPair names a PEM certificate chain and its key.
 type KeyPair struct {
@@ -70,6 +78,7 @@ const (
 func (c Config) withDefaults() Config {
 	c.Listen = orDefault(c.Listen, DefaultListen)
 	c.Mode = orDefault(c.Mode, ModeTerminate)
+	c.Engine = orDefault(c.Engine, EngineAuto)
 	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
 	c.Balance = orDefault(c.Balance, BalanceRoundRobin)
 	c.Health = c.Health.withDefaults()
@@ -114,6 +123,9 @@ func (c *Config) Validate() error {
 	case "", BalanceRoundRobin, BalanceLeastConn, BalanceSource:
 	default:
 		return fmt.Errorf("balance: %q is not one of %s, %s, %s", c.Balance, BalanceRoundRobin, BalanceLeastConn, BalanceSource)
+	}
+	if err := c.validateEngine(); err != nil {
+		return err
 	}
 	if c.ProxyProtocol != "" && proxyVersion(c.ProxyProtocol) == 0 {
 		return fmt.Errorf("proxy_protocol: %q is neither %q nor %q (or empty for none)", c.ProxyProtocol, ProxyV1, ProxyV2)
@@ -213,4 +225,26 @@ func checkHostPort(addr string) (uint16, error) {
 		return 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
 	}
 	return uint16(n), nil
+}
+
+func (c *Config) validateEngine() error {
+	switch c.Engine {
+	case "", EngineAuto, EngineGoroutine:
+		return nil
+	case EngineEpoll:
+		if !epollSupported {
+			return errors.New("engine: epoll runs on Linux only; use auto or goroutine")
+		}
+		if c.Mode != ModePassthrough {
+			return errors.New("engine: epoll relays plain TCP only (mode passthrough); use auto or goroutine with TLS modes")
+		}
+		return nil
+	}
+	return fmt.Errorf("engine: %q is not one of %s, %s, %s", c.Engine, EngineAuto, EngineEpoll, EngineGoroutine)
+}
+
+// useEpoll reports whether c, defaults resolved, relays with the event
+// loops.
+func (c *Config) useEpoll() bool {
+	return epollSupported && c.Mode == ModePassthrough && c.Engine != EngineGoroutine
 }

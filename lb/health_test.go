@@ -23,13 +23,15 @@ func statusBackend(t *testing.T, name string, code *atomic.Int32) *httptest.Serv
 
 // TestHealthHTTP: a backend answering 503 goes down after fall checks, its
 // traffic goes elsewhere, and it comes back after rise checks of 200.
-func TestHealthHTTP(t *testing.T) {
+func TestHealthHTTP(t *testing.T) { forEachEngine(t, testHealthHTTP) }
+
+func testHealthHTTP(t *testing.T, engine string) {
 	var codeA, codeB atomic.Int32
 	codeA.Store(200)
 	codeB.Store(200)
 	a, b := statusBackend(t, "a", &codeA), statusBackend(t, "b", &codeB)
 	o := newObserved()
-	cfg := Config{Mode: ModePassthrough, Backends: []Backend{
+	cfg := Config{Mode: ModePassthrough, Engine: engine, Backends: []Backend{
 		{Name: "a", Addr: a.Listener.Addr().String()}, {Name: "b", Addr: b.Listener.Addr().String()},
 	}, Health: Health{Type: HealthHTTP, Interval: 5 * time.Millisecond, Rise: 2, Fall: 2}}
 	srv, front := startLB(t, cfg, nil, o.log)
@@ -96,10 +98,12 @@ func TestHealthHTTPPath(t *testing.T) {
 // Round-robin tries the dead backend first on connections 1 and 2 (the
 // retry on b uses a turn); fall is high
 // so the active checks never eject it themselves.
-func TestEjectAfter(t *testing.T) {
+func TestEjectAfter(t *testing.T) { forEachEngine(t, testEjectAfter) }
+
+func testEjectAfter(t *testing.T, engine string) {
 	dead := listen(t)
 	dead.Close()
-	cfg := Config{Mode: ModePassthrough, Backends: backends(dead, nameBackend(t, "b")),
+	cfg := Config{Mode: ModePassthrough, Engine: engine, Backends: backends(dead, nameBackend(t, "b")),
 		Health: Health{Interval: time.Hour, Fall: 100, EjectAfter: 2}}
 	srv, front := startLB(t, cfg, nil, nil)
 	for i, wantUp := range []bool{true, false} {

@@ -198,3 +198,22 @@ func readEOF(t *testing.T, c net.Conn) {
 		t.Fatalf("read: got %d bytes, %v; want EOF", n, err)
 	}
 }
+
+// engines are the relay engines passthrough tests run with: the event
+// loops where they run, and goroutines everywhere.
+func engines() []string {
+	if epollSupported {
+		return []string{EngineEpoll, EngineGoroutine}
+	}
+	return []string{EngineGoroutine}
+}
+
+// forEachEngine runs f as a subtest (or sub-benchmark) per engine.
+func forEachEngine[T interface {
+	testing.TB
+	Run(string, func(T)) bool
+}](t T, f func(t T, engine string)) {
+	for _, e := range engines() {
+		t.Run(e, func(t T) { f(t, e) })
+	}
+}

@@ -28,10 +28,12 @@ func gatedBackend(t *testing.T, got chan<- string, release <-chan struct{}) net.
 // TestShutdownDrains: a request in flight when Shutdown starts gets its
 // whole answer; new clients are refused; Shutdown returns nil once it is
 // over, and Serve returns nil.
-func TestShutdownDrains(t *testing.T) {
+func TestShutdownDrains(t *testing.T) { forEachEngine(t, testShutdownDrains) }
+
+func testShutdownDrains(t *testing.T, engine string) {
 	got, release := make(chan string, 1), make(chan struct{})
 	be := gatedBackend(t, got, release)
-	srv, err := New(Config{Mode: ModePassthrough, Backends: backends(be), Health: Health{Interval: time.Hour}}, nil, nil)
+	srv, err := New(Config{Mode: ModePassthrough, Engine: engine, Backends: backends(be), Health: Health{Interval: time.Hour}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +76,10 @@ func TestShutdownDrains(t *testing.T) {
 
 // TestShutdownDeadline: a connection that outlives the drain deadline is
 // cut and Shutdown says so.
-func TestShutdownDeadline(t *testing.T) {
-	srv, front := startLB(t, holdCfg(t, "", 1), nil, nil)
+func TestShutdownDeadline(t *testing.T) { forEachEngine(t, testShutdownDeadline) }
+
+func testShutdownDeadline(t *testing.T, engine string) {
+	srv, front := startLB(t, holdCfg(t, engine, "", 1), nil, nil)
 	c, _ := hold(t, front, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -87,9 +91,11 @@ func TestShutdownDeadline(t *testing.T) {
 
 // TestReloadBackends: connections open on a removed backend keep working;
 // new ones follow the new list and weights; kept backends keep counters.
-func TestReloadBackends(t *testing.T) {
+func TestReloadBackends(t *testing.T) { forEachEngine(t, testReloadBackends) }
+
+func testReloadBackends(t *testing.T, engine string) {
 	a, b, c := holdBackend(t, "a"), holdBackend(t, "b"), holdBackend(t, "c")
-	cfg := Config{Mode: ModePassthrough, Backends: backends(a, b), Health: Health{Interval: time.Hour}}
+	cfg := Config{Mode: ModePassthrough, Engine: engine, Backends: backends(a, b), Health: Health{Interval: time.Hour}}
 	srv, front := startLB(t, cfg, nil, nil)
 	onA, name := hold(t, front, "")
 	if name != "a" {

@@ -12,11 +12,13 @@ import (
 // TestIdleTimeout: a connection where nobody sends is closed after
 // idle_timeout with the reason logged; one that keeps trickling bytes
 // outlives it.
-func TestIdleTimeout(t *testing.T) {
+func TestIdleTimeout(t *testing.T) { forEachEngine(t, testIdleTimeout) }
+
+func testIdleTimeout(t *testing.T, engine string) {
 	o := newObserved()
 	echo := listen(t)
 	serve(echo, func(c net.Conn) { io.Copy(c, c) })
-	cfg := Config{Mode: ModePassthrough, Backends: backends(echo), IdleTimeout: 200 * time.Millisecond, Health: Health{Interval: time.Hour}}
+	cfg := Config{Mode: ModePassthrough, Engine: engine, Backends: backends(echo), IdleTimeout: 200 * time.Millisecond, Health: Health{Interval: time.Hour}}
 	_, front := startLB(t, cfg, nil, o.log)
 
 	silent, err := net.Dial("tcp", front)
@@ -85,8 +87,10 @@ func checkCloseReason(t *testing.T, o *observed, reason string) {
 
 // TestMaxConnsGlobal: with max_conns 1 a second client waits, unserved,
 // until the first leaves, then gets its backend.
-func TestMaxConnsGlobal(t *testing.T) {
-	cfg := holdCfg(t, BalanceRoundRobin, 1)
+func TestMaxConnsGlobal(t *testing.T) { forEachEngine(t, testMaxConnsGlobal) }
+
+func testMaxConnsGlobal(t *testing.T, engine string) {
+	cfg := holdCfg(t, engine, BalanceRoundRobin, 1)
 	cfg.MaxConns = 1
 	_, front := startLB(t, cfg, nil, nil)
 	first, _ := hold(t, front, "")

@@ -146,36 +146,74 @@ var errNoBackend = errors.New("no healthy backend")
 // at most once, so a dead backend costs the client only a retry. On
 // success the caller must call release(u) when the connection ends.
 func (p *pool) connect(ctx context.Context, client, front net.Addr) (net.Conn, *Upstream, error) {
-	g := p.gen.Load()
-	tried := newTriedSet(len(g.upstreams))
-	var errs []error
-	var buf [8]*Upstream
+	a := p.newAttempt()
 	for {
-		cands := candidates(buf[:0], g.upstreams, tried.has)
-		if len(cands) == 0 {
-			return nil, nil, noBackendError(g, errs)
-		}
-		u := g.picker.Pick(cands, client)
-		tried.add(u.idx)
-		if !u.acquire() {
-			continue // filled up since candidates looked
+		u, err := a.next(client)
+		if err != nil {
+			return nil, nil, err
 		}
 		conn, err := p.dial(ctx, u, client, front)
 		if err == nil {
-			u.total.Add(1)
-			if u.dialFails.Load() != 0 {
-				u.dialFails.Store(0)
-			}
+			a.connected(u)
 			return conn, u, nil
 		}
-		u.active.Add(-1)
 		if ctx.Err() != nil {
+			u.active.Add(-1)
 			return nil, nil, ctx.Err()
 		}
-		err = fmt.Errorf("connect backend %s: %w", u.Name, err)
-		p.dialFailed(g, u, err)
-		errs = append(errs, err)
+		a.failed(u, err)
 	}
+}
+
+// attempt is the search for a backend for one client connection: next
+// picks and takes a slot on a backend not tried yet; connected or failed
+// reports how its connect went. The event-loop engine drives it without
+// blocking; connect drives it with a blocking dial.
+type attempt struct {
+	p     *pool
+	g     *generation
+	tried triedSet
+	errs  []error
+}
+
+func (p *pool) newAttempt() attempt {
+	g := p.gen.Load()
+	return attempt{p: p, g: g, tried: newTriedSet(len(g.upstreams))}
+}
+
+// next returns a backend to connect to, holding one of its slots, or the
+// error saying why none is left.
+func (a *attempt) next(client net.Addr) (*Upstream, error) {
+	var buf [8]*Upstream
+	for {
+		cands := candidates(buf[:0], a.g.upstreams, a.tried.has)
+		if len(cands) == 0 {
+			return nil, noBackendError(a.g, a.errs)
+		}
+		u := a.g.picker.Pick(cands, client)
+		a.tried.add(u.idx)
+		if u.acquire() {
+			return u, nil
+		}
+		// filled up since candidates looked
+	}
+}
+
+// connected counts a connection to u that next returned.
+func (a *attempt) connected(u *Upstream) {
+	u.total.Add(1)
+	if u.dialFails.Load() != 0 {
+		u.dialFails.Store(0)
+	}
+}
+
+// failed gives back u's slot and counts the failure towards its passive
+// ejection.
+func (a *attempt) failed(u *Upstream, err error) {
+	u.active.Add(-1)
+	err = fmt.Errorf("connect backend %s: %w", u.Name, err)
+	a.p.dialFailed(a.g, u, err)
+	a.errs = append(a.errs, err)
 }
 
 // triedSet holds the backends tried for one connection: a bit mask, with

@@ -11,10 +11,12 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-func TestRoundRobin(t *testing.T) {
+func TestRoundRobin(t *testing.T) { forEachEngine(t, testRoundRobin) }
+
+func testRoundRobin(t *testing.T, engine string) {
 	o := newObserved()
 	bs := backends(nameBackend(t, "a"), nameBackend(t, "b"), nameBackend(t, "c"))
-	srv, front := startLB(t, Config{Backends: bs, Mode: ModePassthrough}, nil, o.log)
+	srv, front := startLB(t, Config{Backends: bs, Mode: ModePassthrough, Engine: engine}, nil, o.log)
 	var got []string
 	for range 6 {
 		got = append(got, roundTrip(t, front, "hi"))
@@ -58,12 +60,14 @@ func checkConnLogs(t *testing.T, o *observed, n int, want map[string]any) {
 	}
 }
 
-func TestSkipDeadBackend(t *testing.T) {
+func TestSkipDeadBackend(t *testing.T) { forEachEngine(t, testSkipDeadBackend) }
+
+func testSkipDeadBackend(t *testing.T, engine string) {
 	o := newObserved()
 	dead := listen(t)
 	dead.Close() // its port now refuses connections
 	bs := backends(nameBackend(t, "a"), dead, nameBackend(t, "c"))
-	srv, front := startLB(t, Config{Backends: bs, Mode: ModePassthrough}, nil, o.log)
+	srv, front := startLB(t, Config{Backends: bs, Mode: ModePassthrough, Engine: engine}, nil, o.log)
 	for i := range 6 {
 		got := roundTrip(t, front, "x")
 		if got != "a:x" && got != "c:x" {
@@ -80,12 +84,14 @@ func TestSkipDeadBackend(t *testing.T) {
 	}
 }
 
-func TestAllBackendsDead(t *testing.T) {
+func TestAllBackendsDead(t *testing.T) { forEachEngine(t, testAllBackendsDead) }
+
+func testAllBackendsDead(t *testing.T, engine string) {
 	o := newObserved()
 	dead1, dead2 := listen(t), listen(t)
 	dead1.Close()
 	dead2.Close()
-	srv, front := startLB(t, Config{Backends: backends(dead1, dead2), Mode: ModePassthrough}, nil, o.log)
+	srv, front := startLB(t, Config{Backends: backends(dead1, dead2), Mode: ModePassthrough, Engine: engine}, nil, o.log)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,9 @@ func TestAllBackendsDead(t *testing.T) {
 
 // TestHalfClose: the client shuts down its write side; the backend sees
 // EOF, still replies, and the client reads the reply, then EOF.
-func TestHalfClose(t *testing.T) {
+func TestHalfClose(t *testing.T) { forEachEngine(t, testHalfClose) }
+
+func testHalfClose(t *testing.T, engine string) {
 	backendEOF := make(chan string, 1)
 	be := listen(t)
 	serve(be, func(c net.Conn) {
@@ -118,7 +126,7 @@ func TestHalfClose(t *testing.T) {
 		backendEOF <- string(req)
 		io.WriteString(c, "reply after EOF")
 	})
-	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
+	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +151,9 @@ func TestHalfClose(t *testing.T) {
 
 // TestHalfCloseBackendFirst: the backend half-closes first and still
 // receives what the client sends afterwards.
-func TestHalfCloseBackendFirst(t *testing.T) {
+func TestHalfCloseBackendFirst(t *testing.T) { forEachEngine(t, testHalfCloseBackendFirst) }
+
+func testHalfCloseBackendFirst(t *testing.T, engine string) {
 	late := make(chan string, 1)
 	be := listen(t)
 	serve(be, func(c net.Conn) {
@@ -154,7 +164,7 @@ func TestHalfCloseBackendFirst(t *testing.T) {
 			late <- string(req)
 		}
 	})
-	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, nil)
+	_, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, nil)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -178,13 +188,15 @@ func TestHalfCloseBackendFirst(t *testing.T) {
 
 // TestHalfCloseTimeout: once the client has half-closed, a backend that
 // neither answers nor closes is cut after HalfCloseTimeout.
-func TestHalfCloseTimeout(t *testing.T) {
+func TestHalfCloseTimeout(t *testing.T) { forEachEngine(t, testHalfCloseTimeout) }
+
+func testHalfCloseTimeout(t *testing.T, engine string) {
 	o := newObserved()
 	hold := make(chan struct{})
 	defer close(hold)
 	be := listen(t)
 	serve(be, func(c net.Conn) { io.ReadAll(c); <-hold })
-	cfg := Config{Backends: backends(be), Mode: ModePassthrough, HalfCloseTimeout: 50 * time.Millisecond, Health: Health{Interval: time.Hour}}
+	cfg := Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, HalfCloseTimeout: 50 * time.Millisecond, Health: Health{Interval: time.Hour}}
 	srv, front := startLB(t, cfg, nil, o.log)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
@@ -198,7 +210,9 @@ func TestHalfCloseTimeout(t *testing.T) {
 }
 
 // TestCloseCutsConnections: Close ends proxied connections at once.
-func TestCloseCutsConnections(t *testing.T) {
+func TestCloseCutsConnections(t *testing.T) { forEachEngine(t, testCloseCutsConnections) }
+
+func testCloseCutsConnections(t *testing.T, engine string) {
 	o := newObserved()
 	hold := make(chan struct{})
 	defer close(hold)
@@ -210,7 +224,7 @@ func TestCloseCutsConnections(t *testing.T) {
 			<-hold
 		}
 	})
-	srv, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, o.log)
+	srv, front := startLB(t, Config{Backends: backends(be), Mode: ModePassthrough, Engine: engine, Health: Health{Interval: time.Hour}}, nil, o.log)
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)

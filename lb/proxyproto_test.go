@@ -42,11 +42,13 @@ func clientBytes(t *testing.T, got <-chan []byte, payload string) []byte {
 	}
 }
 
-func TestProxyProtocolSent(t *testing.T) {
+func TestProxyProtocolSent(t *testing.T) { forEachEngine(t, testProxyProtocolSent) }
+
+func testProxyProtocolSent(t *testing.T, engine string) {
 	for _, v := range []string{ProxyV1, ProxyV2} {
 		t.Run(v, func(t *testing.T) {
 			be, got := headerBackend(t)
-			cfg := Config{Mode: ModePassthrough, Backends: backends(be), ProxyProtocol: v, Health: Health{Interval: time.Hour}}
+			cfg := Config{Mode: ModePassthrough, Engine: engine, Backends: backends(be), ProxyProtocol: v, Health: Health{Interval: time.Hour}}
 			_, front := startLB(t, cfg, nil, nil)
 			c, err := net.Dial("tcp", front)
 			if err != nil {
@@ -124,7 +126,9 @@ func addrEcho(ln net.Listener) <-chan string {
 // ProxyListener sees the real client; a trusted sender's header is used;
 // an untrusted sender's header is refused; no header keeps the sender's
 // own address.
-func TestProxyListenerTrust(t *testing.T) {
+func TestProxyListenerTrust(t *testing.T) { forEachEngine(t, testProxyListenerTrust) }
+
+func testProxyListenerTrust(t *testing.T, engine string) {
 	forged := "PROXY TCP4 192.0.2.7 192.0.2.1 4444 443\r\nx"
 	for _, tc := range []struct {
 		name    string
@@ -156,7 +160,7 @@ func TestProxyListenerTrust(t *testing.T) {
 		for _, v := range []string{ProxyV1, ProxyV2} {
 			ln := ProxyListener(listen(t), []string{"127.0.0.1"})
 			addrEcho(ln)
-			_, front := startLB(t, Config{Mode: ModePassthrough, Backends: backends(ln), ProxyProtocol: v, Health: Health{Interval: time.Hour}}, nil, nil)
+			_, front := startLB(t, Config{Mode: ModePassthrough, Engine: engine, Backends: backends(ln), ProxyProtocol: v, Health: Health{Interval: time.Hour}}, nil, nil)
 			c, err := net.Dial("tcp", front)
 			if err != nil {
 				t.Fatal(err)

@@ -26,6 +26,7 @@ type Server struct {
 	certs   *tlsterm.Certs // the certificates Reload refreshes; nil when New was given tlsConf
 	log     *zap.Logger
 	pool    *pool
+	eng     *engine // the event-loop engine; nil: a goroutine per connection
 	dialer  net.Dialer
 	// proxyVersion is the PROXY header sent to backends: 0 (none), 1 or 2.
 	proxyVersion byte
@@ -98,6 +99,9 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	}
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.useEpoll() {
+		s.eng = newEngine(s)
+	}
 	return s, nil
 }
 
@@ -144,6 +148,22 @@ func (e *addrInUseError) Unwrap() error { return e.err }
 // whole server. The first call starts the health checks. Serve takes
 // ownership of ln and may be called for several listeners.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	accept := func() error {
+		conn, err := ln.Accept()
+		if err == nil {
+			s.startConn(conn)
+		}
+		return err
+	}
+	if s.eng != nil {
+		if err := s.eng.start(); err != nil {
+			ln.Close()
+			return err
+		}
+		if wrapped, a := s.eng.acceptor(ln); a != nil {
+			ln, accept = wrapped, a
+		}
+	}
 	if !s.addListener(ln) {
 		ln.Close()
 		return ErrServerClosed
@@ -158,19 +178,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			go s.watchCerts(s.ctx, s.cfg.CertReloadInterval)
 		}
 	})
-	return s.acceptLoop(ln)
+	return s.acceptLoop(ln, accept)
 }
 
-func (s *Server) acceptLoop(ln net.Listener) error {
+// acceptLoop calls accept, which accepts one connection on ln and starts
+// serving it, until the server stops.
+func (s *Server) acceptLoop(ln net.Listener, accept func() error) error {
 	var backoff time.Duration
 	for {
 		if !s.takeSlot() {
 			return nil
 		}
-		conn, err := ln.Accept()
+		err := accept()
 		if err == nil {
 			backoff = 0
-			s.startConn(conn)
 			continue
 		}
 		s.freeSlot()
@@ -265,6 +286,9 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	if s.eng != nil {
+		s.eng.stop()
+	}
 	s.handlers.Wait()
 	s.pool.wait()
 	return nil
@@ -315,6 +339,18 @@ func (s *Server) track(c net.Conn, wg *sync.WaitGroup) bool {
 	if wg != nil {
 		wg.Add(1)
 	}
+	return true
+}
+
+// admit counts a new client connection of the event-loop engine in the
+// handlers Shutdown waits for; false once the server stops taking them.
+func (s *Server) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.draining {
+		return false
+	}
+	s.handlers.Add(1)
 	return true
 }
 

@@ -35,6 +35,9 @@ func TestValidate(t *testing.T) {
 		{"negative interval", Config{Backends: ok, Health: Health{Interval: -1}}, "health.interval"},
 		{"negative half-close", Config{Backends: ok, HalfCloseTimeout: -1}, "half_close_timeout"},
 		{"cert without key", Config{Backends: ok, CertFile: "c.pem"}, "cert, key"},
+		{"bad engine", Config{Backends: ok, Engine: "io_uring"}, "engine"},
+		{"epoll with TLS", Config{Backends: ok, Engine: EngineEpoll}, "engine"},
+		{"goroutine engine", Config{Backends: ok, Mode: ModePassthrough, Engine: EngineGoroutine}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,8 +125,10 @@ func TestAddrInUse(t *testing.T) {
 	}
 }
 
-func TestClose(t *testing.T) {
-	srv, err := New(Config{Backends: backends(nameBackend(t, "a")), Mode: ModePassthrough}, nil, nil)
+func TestClose(t *testing.T) { forEachEngine(t, testClose) }
+
+func testClose(t *testing.T, engine string) {
+	srv, err := New(Config{Backends: backends(nameBackend(t, "a")), Mode: ModePassthrough, Engine: engine}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +158,10 @@ func TestClose(t *testing.T) {
 	}
 }
 
-func TestServeStopsWithContext(t *testing.T) {
-	srv, err := New(Config{Backends: backends(nameBackend(t, "a")), Mode: ModePassthrough}, nil, nil)
+func TestServeStopsWithContext(t *testing.T) { forEachEngine(t, testServeStopsWithContext) }
+
+func testServeStopsWithContext(t *testing.T, engine string) {
+	srv, err := New(Config{Backends: backends(nameBackend(t, "a")), Mode: ModePassthrough, Engine: engine}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +186,13 @@ func TestServeStopsWithContext(t *testing.T) {
 // health check and traffic goes elsewhere; when it listens again on the
 // same address (the one fixed port here, chosen by the kernel) it is
 // marked up again.
-func TestHealthCheck(t *testing.T) {
+func TestHealthCheck(t *testing.T) { forEachEngine(t, testHealthCheck) }
+
+func testHealthCheck(t *testing.T, engine string) {
 	o := newObserved()
 	a := nameBackend(t, "a")
 	addr := a.Addr().String()
-	cfg := Config{Backends: backends(a, nameBackend(t, "b")), Mode: ModePassthrough,
+	cfg := Config{Backends: backends(a, nameBackend(t, "b")), Mode: ModePassthrough, Engine: engine,
 		Health: Health{Interval: 10 * time.Millisecond, Timeout: time.Second}}
 	srv, front := startLB(t, cfg, nil, o.log)
 

@@ -52,6 +52,7 @@ func newLBCmd() *cobra.Command {
 	f.StringVar(&cfg.BackendCA, "backend-ca", "", "reencrypt: CA PEM that backends' certificates must chain to (default system roots)")
 	f.StringVar(&cfg.Balance, "balance", "", "roundrobin (default), leastconn or source (client-IP affinity)")
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header to backends: v1 or v2")
+	f.StringVar(&cfg.Engine, "engine", "", "passthrough relay: auto (default: epoll on Linux), epoll or goroutine")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "client connections at once; more wait in the backlog (default no limit)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection after this long with no byte either way (default 10m)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on SIGTERM/SIGINT, how long connections in flight may finish (default 30s)")
@@ -78,6 +79,7 @@ func mergeLBConfig(cmd *cobra.Command, file string, flags lb.Config, backends []
 		"cert": {&c.CertFile, &flags.CertFile}, "key": {&c.KeyFile, &flags.KeyFile},
 		"balance": {&c.Balance, &flags.Balance}, "proxy-protocol": {&c.ProxyProtocol, &flags.ProxyProtocol},
 		"admin": {&c.Admin, &flags.Admin}, "backend-ca": {&c.BackendCA, &flags.BackendCA},
+		"engine": {&c.Engine, &flags.Engine},
 	} {
 		if set(name) {
 			*p[0] = *p[1]

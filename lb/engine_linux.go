@@ -1,0 +1,240 @@
+//go:build linux
+
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+const epollSupported = true
+
+// maxLoops bounds the event loops of one server.
+const maxLoops = 16
+
+// engine relays passthrough connections on a few event loops instead of
+// goroutines: each loop owns its connections (a relay each) and blocks in
+// epoll_wait. Sockets are non-blocking and registered edge-triggered, once,
+// for reading and writing; bytes move by splice(2) through a pipe taken
+// from the loop's pool only while they are in flight, so an idle
+// connection holds its two sockets and nothing else.
+type engine struct {
+	s     *Server
+	mu    sync.Mutex
+	loops []*loop
+	down  bool // stop has run: no loop starts any more
+	next  atomic.Uint32
+	wg    sync.WaitGroup // the loops' goroutines
+}
+
+func newEngine(s *Server) *engine { return &engine{s: s} }
+
+// start creates and runs the loops, once; later calls do nothing.
+func (e *engine) start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.loops != nil || e.down {
+		return nil
+	}
+	n := min(max(runtime.GOMAXPROCS(0), 1), maxLoops)
+	loops := make([]*loop, 0, n)
+	for range n {
+		l, err := newLoop(e)
+		if err != nil {
+			for _, l := range loops {
+				l.closeFDs()
+			}
+			return fmt.Errorf("lb engine: %w", err)
+		}
+		loops = append(loops, l)
+	}
+	e.loops = loops
+	for _, l := range loops {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			l.run()
+		}()
+	}
+	return nil
+}
+
+// stop makes every loop close its connections and exit, and waits for
+// them.
+func (e *engine) stop() {
+	e.mu.Lock()
+	e.down = true
+	loops := e.loops
+	e.mu.Unlock()
+	for _, l := range loops {
+		l.mu.Lock()
+		if !l.stopped {
+			l.stopped = true
+			l.wake()
+		}
+		l.mu.Unlock()
+	}
+	e.wg.Wait()
+}
+
+// acceptor returns the accept step for ln when it is a TCP listener: it
+// accepts with accept4 straight from the listening socket, so the new
+// socket never enters Go's poller, and hands it to a loop. The listener's
+// own RawConn cannot wait for readability, so this waits on a duplicate
+// of its socket; the listener returned, to use in ln's place, closes both.
+// It returns nil for other listeners, which then take the goroutine path.
+func (e *engine) acceptor(ln net.Listener) (net.Listener, func() error) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return nil, nil
+	}
+	f, err := dupListener(tl)
+	if err != nil {
+		e.s.log.Warn("event-loop accept unavailable; using goroutines for this listener", zap.Error(err))
+		return nil, nil
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil
+	}
+	accept := func() error {
+		var nfd int
+		var sa unix.Sockaddr
+		var aerr error
+		err := raw.Read(func(fd uintptr) bool {
+			nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			return !errors.Is(aerr, unix.EAGAIN)
+		})
+		if err != nil {
+			return err
+		}
+		if aerr != nil {
+			return &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: aerr}
+		}
+		e.startRelay(nfd, sa)
+		return nil
+	}
+	return &dupedListener{TCPListener: tl, dup: f}, accept
+}
+
+// dupListener returns a duplicate of tl's socket as a pollable file, with
+// TCP_NODELAY set, which accepted sockets inherit.
+func dupListener(tl *net.TCPListener) (*os.File, error) {
+	raw, err := tl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var derr error
+	err = raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dup listener: %w", err)
+	}
+	return os.NewFile(uintptr(nfd), "listener"), nil
+}
+
+// dupedListener closes the duplicate with the listener.
+type dupedListener struct {
+	*net.TCPListener
+	dup *os.File
+}
+
+func (d *dupedListener) Close() error {
+	err := d.TCPListener.Close()
+	d.dup.Close()
+	return err
+}
+
+// startRelay hands an accepted socket to a loop, or closes it once the
+// server no longer takes connections.
+func (e *engine) startRelay(fd int, sa unix.Sockaddr) {
+	s := e.s
+	if !s.admit() {
+		unix.Close(fd)
+		s.freeSlot()
+		return
+	}
+	s.accepted.Add(1)
+	s.active.Add(1)
+	r := &relay{fds: [2]int{fd, -1}, client: sockaddrToTCP(sa), start: time.Now()}
+	r.dirs[0].p, r.dirs[1].p = noPipe, noPipe
+	l := e.loops[int(e.next.Add(1))%len(e.loops)]
+	l.submit(r)
+}
+
+// ended is the server's side of a relay's end; the loop has closed it.
+func (e *engine) ended() {
+	e.s.active.Add(-1)
+	e.s.freeSlot()
+	e.s.handlers.Done()
+}
+
+func sockaddrToTCP(sa unix.Sockaddr) *net.TCPAddr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
+	}
+	return &net.TCPAddr{}
+}
+
+// pipe is a kernel pipe for splice; r < 0 means none.
+type pipe struct{ r, w int }
+
+var noPipe = pipe{-1, -1}
+
+// maxFreePipes bounds the pipes a loop keeps for reuse.
+const maxFreePipes = 16
+
+func (l *loop) getPipe() (pipe, error) {
+	if n := len(l.pipes); n > 0 {
+		p := l.pipes[n-1]
+		l.pipes = l.pipes[:n-1]
+		return p, nil
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return noPipe, fmt.Errorf("pipe: %w", err)
+	}
+	// As Go's own splice does: fewer, larger moves. The kernel takes
+	// pages only for bytes in flight; it may refuse the size past the
+	// user's pipe quota, and then the default 64 KiB stays.
+	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, spliceChunk)
+	return pipe{fds[0], fds[1]}, nil
+}
+
+// putPipe takes back an empty pipe.
+func (l *loop) putPipe(p pipe) {
+	if p.r < 0 {
+		return
+	}
+	if len(l.pipes) < maxFreePipes {
+		l.pipes = append(l.pipes, p)
+		return
+	}
+	closePipe(p)
+}
+
+func closePipe(p pipe) {
+	if p.r >= 0 {
+		unix.Close(p.r)
+		unix.Close(p.w)
+	}
+}

@@ -1,0 +1,377 @@
+//go:build linux
+
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// relay is one proxied connection on the event-loop engine. Side 0 is the
+// client, side 1 the backend; direction d moves bytes from side d to side
+// 1-d (0: client to backend, "in"; 1: backend to client, "out").
+type relay struct {
+	fds      [2]int  // client and backend sockets; -1 once closed or before connect
+	readable [2]bool // edge-triggered readiness of each side, until EAGAIN
+	writable [2]bool
+	hup      [2]bool // the side reported EOF or an error: read it to the end
+	dirs     [2]direction
+
+	client     *net.TCPAddr
+	att        attempt
+	u          *Upstream // nil while connecting
+	start      time.Time
+	dialAt     time.Time // when the current connect began
+	activeAt   time.Time // when bytes last moved
+	halfAt     time.Time // when the first direction ended; zero before
+	connecting bool
+	queued     bool // on the loop's ready list
+	closed     bool
+}
+
+// direction is one way of a relay.
+type direction struct {
+	p       pipe  // holds bytes read from the source and not yet written
+	pending int   // bytes in p
+	n       int64 // bytes written to the destination
+	done    bool  // the source sent EOF and the destination was shut down
+	bulk    bool  // a read filled the loop's buffer: splice from now on, not read and write
+}
+
+const (
+	spliceFlags = unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MOVE
+	spliceChunk = 1 << 20  // pipe capacity asked for, as Go's splice does
+	maxRounds   = 8        // splice rounds per direction and turn, for fairness between relays
+	copyMax     = 16 << 10 // reads up to this size go through the loop's buffer
+)
+
+func (r *relay) remote() zap.Field { return zap.Stringer("remote", r.client) }
+
+// dial starts connecting to the next backend, or ends the relay when
+// none is left.
+func (r *relay) dial(l *loop) {
+	for {
+		u, err := r.att.next(r.client)
+		if err != nil {
+			r.finish(l, "no backend", err)
+			return
+		}
+		fd, err := l.connect(u, r.att.g)
+		if err == nil {
+			if err = l.register(fd, r); err != nil {
+				unix.Close(fd)
+			}
+		}
+		if err == nil {
+			r.u, r.fds[1], r.connecting, r.dialAt = u, fd, true, l.now
+			r.readable[1], r.writable[1] = false, false
+			return
+		}
+		r.att.failed(u, err)
+	}
+}
+
+// connectFailed gives up on the current backend and tries the next.
+func (r *relay) connectFailed(l *loop, err error) {
+	l.release(r.fds[1])
+	r.fds[1] = -1
+	u := r.u
+	r.u, r.connecting = nil, false
+	r.att.failed(u, err)
+	r.dial(l)
+}
+
+// connected runs once the backend socket reports its connect done.
+func (r *relay) connected(l *loop, events uint32) {
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		errno, err := unix.GetsockoptInt(r.fds[1], unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && errno != 0 {
+			err = unix.Errno(errno)
+		}
+		if err == nil {
+			err = errors.New("connection closed during connect")
+		}
+		r.connectFailed(l, &net.OpError{Op: "dial", Net: "tcp", Err: err})
+		return
+	}
+	r.connecting = false
+	r.att.connected(r.u)
+	if err := r.sendProxyHeader(l); err != nil {
+		r.finish(l, "error", err)
+		return
+	}
+	if err := l.register(r.fds[0], r); err != nil {
+		r.finish(l, "error", err)
+		return
+	}
+	r.activeAt = l.now
+	r.run(l)
+}
+
+// sendProxyHeader writes the PROXY header, if configured, on the fresh
+// backend socket, whose empty send buffer takes it whole.
+func (r *relay) sendProxyHeader(l *loop) error {
+	v := l.e.s.proxyVersion
+	if v == 0 {
+		return nil
+	}
+	var front net.Addr = &net.TCPAddr{}
+	if sa, err := unix.Getsockname(r.fds[0]); err == nil {
+		front = sockaddrToTCP(sa)
+	}
+	hdr, err := proxyproto.HeaderProxyFromAddrs(v, r.client, front).Format()
+	if err != nil {
+		return fmt.Errorf("write PROXY header: %w", err)
+	}
+	n, err := unix.Write(r.fds[1], hdr)
+	if err == nil && n != len(hdr) {
+		err = fmt.Errorf("short write (%d of %d bytes)", n, len(hdr))
+	}
+	if err != nil {
+		return fmt.Errorf("write PROXY header: %w", err)
+	}
+	return nil
+}
+
+// onEvent records what epoll reported on fd and moves what can move.
+func (r *relay) onEvent(l *loop, fd int, events uint32) {
+	side := 0
+	if fd == r.fds[1] {
+		side = 1
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		r.readable[side] = true
+	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		r.hup[side] = true
+	}
+	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		r.writable[side] = true
+	}
+	if r.connecting {
+		if side == 1 {
+			r.connected(l, events)
+		}
+		return
+	}
+	r.run(l)
+}
+
+// run moves bytes both ways as far as the sockets allow, then ends the
+// relay when both directions are done or one failed.
+func (r *relay) run(l *loop) {
+	more := false
+	for d := range r.dirs {
+		m, err := r.pump(l, d)
+		if err != nil {
+			reason, err := classify(err)
+			r.finish(l, reason, err)
+			return
+		}
+		more = more || m
+	}
+	switch {
+	case r.dirs[0].done && r.dirs[1].done:
+		r.finish(l, "eof", nil)
+	case more && !r.queued:
+		r.queued = true
+		l.ready = append(l.ready, r)
+	}
+}
+
+// pump moves bytes in direction d: source to pipe, pipe to destination,
+// until one would block. It reports whether it stopped only for
+// fairness.
+func (r *relay) pump(l *loop, d int) (bool, error) {
+	dir := &r.dirs[d]
+	dst := r.fds[1-d]
+	for range maxRounds {
+		if dir.pending > 0 {
+			if !r.writable[1-d] {
+				return false, nil
+			}
+			n, err := unix.Splice(dir.p.r, nil, dst, nil, dir.pending, spliceFlags)
+			if errors.Is(err, unix.EAGAIN) {
+				r.writable[1-d] = false
+				return false, nil
+			}
+			if err != nil {
+				return false, os.NewSyscallError("splice", err)
+			}
+			dir.pending -= int(n)
+			dir.n += n
+			r.activeAt = l.now
+			continue
+		}
+		if dir.done || !r.readable[d] {
+			l.putPipe(dir.p)
+			dir.p = noPipe
+			return false, nil
+		}
+		var err error
+		if dir.bulk {
+			err = r.spliceIn(l, d)
+		} else {
+			err = r.copyIn(l, d)
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// spliceIn moves what side d has into the direction's pipe: bulk
+// transfers never copy bytes through user space.
+func (r *relay) spliceIn(l *loop, d int) error {
+	dir := &r.dirs[d]
+	if dir.p.r < 0 {
+		p, err := l.getPipe()
+		if err != nil {
+			return err
+		}
+		dir.p = p
+	}
+	n, err := unix.Splice(r.fds[d], nil, dir.p.w, nil, spliceChunk, spliceFlags)
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		r.readable[d] = false
+	case err != nil:
+		return os.NewSyscallError("splice", err)
+	case n == 0:
+		r.endDirection(l, d)
+	default:
+		dir.pending = int(n)
+		dir.bulk = dir.bulk || n >= copyMax
+	}
+	return nil
+}
+
+// copyIn reads what side d has into the loop's buffer and writes it on:
+// for small payloads, as many system calls as splice and no pipe. Bytes
+// the destination does not take go to a pipe, as if spliced. A full
+// buffer switches the direction to splice.
+func (r *relay) copyIn(l *loop, d int) error {
+	dir := &r.dirs[d]
+	n, err := unix.Read(r.fds[d], l.buf[:])
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		r.readable[d] = false
+		return nil
+	case err != nil:
+		return os.NewSyscallError("read", err)
+	case n == 0:
+		r.endDirection(l, d)
+		return nil
+	}
+	dir.bulk = n == len(l.buf)
+	// A short read emptied the socket's queue; with edge triggering,
+	// whatever arrives later brings a new event, so no read to EAGAIN
+	// is needed, unless the event said EOF (or an error) is queued.
+	if !dir.bulk && !r.hup[d] {
+		r.readable[d] = false
+	}
+	w := 0
+	if r.writable[1-d] {
+		w, err = unix.Write(r.fds[1-d], l.buf[:n])
+		if errors.Is(err, unix.EAGAIN) {
+			w, err = 0, nil
+			r.writable[1-d] = false
+		}
+		if err != nil {
+			return os.NewSyscallError("write", err)
+		}
+		dir.n += int64(w)
+		r.activeAt = l.now
+	}
+	if w == n {
+		return nil
+	}
+	if dir.p.r < 0 {
+		if dir.p, err = l.getPipe(); err != nil {
+			return err
+		}
+	}
+	// The pipe is empty and holds at least 64 KiB: the rest fits.
+	if k, err := unix.Write(dir.p.w, l.buf[w:n]); err != nil || k != n-w {
+		return fmt.Errorf("pipe write: %d of %d bytes: %w", k, n-w, err)
+	}
+	dir.pending = n - w
+	return nil
+}
+
+// endDirection handles EOF from side d: the other side gets a FIN, and
+// the other direction may go on for HalfCloseTimeout.
+func (r *relay) endDirection(l *loop, d int) {
+	dir := &r.dirs[d]
+	dir.done = true
+	l.putPipe(dir.p)
+	dir.p = noPipe
+	// An error here (the peer is already gone) shows up on the other
+	// direction.
+	_ = unix.Shutdown(r.fds[1-d], unix.SHUT_WR)
+	if r.halfAt.IsZero() {
+		r.halfAt = l.now
+	}
+}
+
+// checkDeadlines ends a relay whose connect, half-close or idle time is
+// up.
+func (r *relay) checkDeadlines(l *loop) {
+	cfg := &l.e.s.cfg
+	switch {
+	case r.connecting:
+		if l.now.Sub(r.dialAt) >= cfg.DialTimeout {
+			r.connectFailed(l, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
+		}
+	case r.u == nil:
+	case !r.halfAt.IsZero() && l.now.Sub(r.halfAt) >= cfg.HalfCloseTimeout:
+		r.finish(l, "half-close timeout", nil)
+	case l.now.Sub(r.activeAt) >= cfg.IdleTimeout:
+		r.finish(l, "idle timeout", nil)
+	}
+}
+
+// finish closes the relay and writes its one log line.
+func (r *relay) finish(l *loop, reason string, err error) {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	delete(l.relays, r)
+	for i, fd := range r.fds {
+		l.release(fd)
+		r.fds[i] = -1
+	}
+	for i := range r.dirs {
+		if r.dirs[i].pending > 0 {
+			closePipe(r.dirs[i].p) // bytes left in it
+		} else {
+			l.putPipe(r.dirs[i].p)
+		}
+		r.dirs[i].p = noPipe
+	}
+	s := l.e.s
+	switch {
+	case r.u == nil:
+		s.logNoBackend(r.remote(), r.start, err)
+	case r.connecting:
+		r.u.active.Add(-1)
+		s.logNoBackend(r.remote(), r.start, err)
+	default:
+		in, out := r.dirs[0].n, r.dirs[1].n
+		s.pool.release(r.u, in, out)
+		s.log.Info("connection closed", r.remote(), zap.String("upstream", r.u.Name),
+			zap.Int64("bytes_in", in), zap.Int64("bytes_out", out),
+			zap.Duration("duration", time.Since(r.start)),
+			zap.String("close", s.reason(reason)), zap.Error(err))
+	}
+	l.e.ended()
+}
