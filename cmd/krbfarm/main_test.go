@@ -80,7 +80,6 @@ func waitExit(t *testing.T, cmd *exec.Cmd) error {
 	}
 }
 
-
 func TestUpServesAndSIGINTStopsEverything(t *testing.T) {
 	bin := buildKrbfarm(t)
 	state := t.TempDir()
