@@ -23,7 +23,8 @@ type process struct {
 	logPath string
 	stdin   io.WriteCloser // closed on Stop: children watch it to notice a dead parent
 	ready   chan struct{}  // closed when the ready line is seen (or at once if none)
-	done    chan struct{}  // closed when the process has exited
+	done    chan struct{}  // closed when the process has exited and its output is in the log
+	drained chan struct{}  // closed when the output pipe reached EOF (or at once if none)
 	waitErr error
 	once    sync.Once
 }
@@ -37,7 +38,7 @@ func startProcess(name string, cmd *exec.Cmd, logPath, readyLine string) (*proce
 	if err != nil {
 		return nil, fmt.Errorf("%s: open log: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, ready: make(chan struct{}), done: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, logPath: logPath, ready: make(chan struct{}), done: make(chan struct{}), drained: make(chan struct{})}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		logf.Close()
@@ -62,6 +63,7 @@ func (p *process) wireOutput(logf *os.File, readyLine string) (io.ReadCloser, er
 	if readyLine == "" {
 		p.cmd.Stdout, p.cmd.Stderr = logf, logf
 		close(p.ready)
+		close(p.drained)
 		return nil, nil
 	}
 	r, w, err := os.Pipe()
@@ -76,6 +78,7 @@ func (p *process) wireOutput(logf *os.File, readyLine string) (io.ReadCloser, er
 // scanFor copies the child's output to logf and closes ready at the line
 // that contains want.
 func (p *process) scanFor(r io.ReadCloser, logf io.Writer, want string) {
+	defer close(p.drained)
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	seen := false
@@ -94,6 +97,15 @@ func (p *process) wait(logf *os.File, pipeW io.Closer) {
 		pipeW.Close() // the child holds its own copy
 	}
 	p.waitErr = p.cmd.Wait()
+	// The last lines may still be in the pipe: a start-up error quotes
+	// them from the log. A grandchild holding the pipe open must not
+	// hold us, hence the bound.
+	t := time.NewTimer(2 * time.Second)
+	select {
+	case <-p.drained:
+	case <-t.C:
+	}
+	t.Stop()
 	logf.Close()
 	close(p.done)
 }
