@@ -65,7 +65,7 @@ func (e *env) idleRuns(ctx context.Context, res *Results) {
 	n := e.conns - connSlack
 	mem := newMetric(fmt.Sprintf("idle connections (%d): memory", n), "KiB/conn", lower)
 	fds := newMetric(fmt.Sprintf("idle connections (%d): fds", n), "fds/conn", lower)
-	for _, b := range balancers {
+	for _, b := range e.balancers() {
 		if ctx.Err() != nil {
 			return
 		}
