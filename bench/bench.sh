@@ -3,7 +3,8 @@
 # missing, raises the fd limit, builds krbfarm and the bench, and runs
 # bench/run: krbfarm lb vs HAProxy vs nginx stream on loopback.
 # Env: BENCH_DURATION (5s), BENCH_PIN (1 on 2+ CPUs), BENCH_IDLE_CONNS
-# (10000), BENCH_OUT (bench/results.json), BENCH_KEEP (keep the temp dir).
+# (10000), BENCH_OUT (bench/results.json), BENCH_KEEP (keep the temp dir),
+# BENCH_ENGINES (epoll; e.g. epoll,goroutine adds a krbfarm-goroutine column).
 # The system's nginx and haproxy services are never touched: the bench runs
 # its own instances from temp configs and stops them by PID.
 set -euo pipefail

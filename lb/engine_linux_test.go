@@ -9,9 +9,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // openFDs counts this process's open file descriptors.
@@ -194,5 +197,52 @@ func TestEpollManyConns(t *testing.T) {
 	}
 	if st := srv.Status()[0]; st.Total != clients {
 		t.Fatalf("backend total %d; want %d", st.Total, clients)
+	}
+}
+
+// TestListenPlainTCP: ListenAndServe's front listener is plain TCP, not
+// Go's default MPTCP one (which costs each new connection kernel time).
+func TestListenPlainTCP(t *testing.T) { forEachEngine(t, testListenPlainTCP) }
+
+func testListenPlainTCP(t *testing.T, engine string) {
+	srv, err := New(Config{Backends: backends(nameBackend(t, "a")), Mode: ModePassthrough, Engine: engine}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe(t.Context()) }() // Listen "" = 127.0.0.1:0
+	defer func() {
+		srv.Close()
+		<-served
+	}()
+	var tl *net.TCPListener
+	for deadline := time.Now().Add(waitLimit); tl == nil && time.Now().Before(deadline); {
+		srv.mu.Lock()
+		for ln := range srv.listeners {
+			switch l := ln.(type) {
+			case *net.TCPListener:
+				tl = l
+			case *dupedListener:
+				tl = l.TCPListener
+			}
+		}
+		srv.mu.Unlock()
+		if tl == nil {
+			runtime.Gosched()
+		}
+	}
+	if tl == nil {
+		t.Fatal("no TCP listener within the wait limit")
+	}
+	raw, err := tl.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto, perr := -1, error(nil)
+	if err := raw.Control(func(fd uintptr) { proto, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) }); err != nil || perr != nil {
+		t.Fatal(err, perr)
+	}
+	if proto != unix.IPPROTO_TCP {
+		t.Fatalf("listener protocol %d; want IPPROTO_TCP (%d)", proto, unix.IPPROTO_TCP)
 	}
 }

@@ -314,9 +314,12 @@ func (r *relay) endDirection(l *loop, d int) {
 	dir.done = true
 	l.putPipe(dir.p)
 	dir.p = noPipe
-	// An error here (the peer is already gone) shows up on the other
-	// direction.
-	_ = unix.Shutdown(r.fds[1-d], unix.SHUT_WR)
+	// When the other direction is done too, the relay ends this turn and
+	// the close sends the FIN: no shutdown needed. An error here (the
+	// peer is already gone) shows up on the other direction.
+	if !r.dirs[1-d].done {
+		_ = unix.Shutdown(r.fds[1-d], unix.SHUT_WR)
+	}
 	if r.halfAt.IsZero() {
 		r.halfAt = l.now
 	}

@@ -39,6 +39,7 @@ func run() error {
 	flag.StringVar(&cfg.Mode, "mode", "", "terminate or passthrough")
 	flag.StringVar(&cfg.CertFile, "cert", "", "certificate PEM (terminate)")
 	flag.StringVar(&cfg.KeyFile, "key", "", "key PEM (terminate)")
+	flag.StringVar(&cfg.Engine, "engine", "", "passthrough engine: auto, epoll or goroutine")
 	flag.StringVar(&cpuFile, "cpuprofile", "cpu.pprof", "CPU profile to write")
 	flag.StringVar(&heapFile, "memprofile", "", "heap profile to write at exit, if set")
 	flag.Parse()

@@ -20,7 +20,18 @@ type env struct {
 	conns   int      // connection limit configured in nginx and HAProxy
 	tls     tlsFiles // the one certificate
 	module  string   // nginx stream module to load, or ""
+
+	krbfarms []string          // krbfarm subjects: "krbfarm", then "krbfarm-<engine>" per extra engine
+	engines  map[string]string // each krbfarm subject's passthrough engine
 }
+
+// balancers are the subjects that run a balancer, in table order.
+func (e *env) balancers() []string {
+	return append(append([]string{}, e.krbfarms...), subjHAProxy, subjNginx)
+}
+
+// subjects are the table's columns: every balancer and the origin direct.
+func (e *env) subjects() []string { return append(e.balancers(), subjDirect) }
 
 // startOrigin starts nginx serving dir/www over HTTP; it returns its address.
 func (e *env) startOrigin(ctx context.Context) (*proc, string, error) {
@@ -79,13 +90,14 @@ func (e *env) lbArgv(subject, dir, addr, backend string, withTLS bool) ([]string
 	if withTLS {
 		d.Cert, d.Key = e.tls.cert, e.tls.key
 	}
-	switch subject {
-	case subjKrbfarm:
-		argv := []string{e.krbfarm, "lb", "--listen", addr, "--backend", backend, "--mode", "passthrough"}
+	if eng, ok := e.engines[subject]; ok {
+		argv := []string{e.krbfarm, "lb", "--listen", addr, "--backend", backend, "--mode", "passthrough", "--engine", eng}
 		if withTLS {
 			argv = []string{e.krbfarm, "lb", "--listen", addr, "--backend", backend, "--mode", "terminate", "--cert", e.tls.cert, "--key", e.tls.key}
 		}
 		return argv, nil
+	}
+	switch subject {
 	case subjHAProxy:
 		if withTLS {
 			d.Cert = e.tls.combined

@@ -6,12 +6,14 @@
 //	go run ./bench/run -out bench/results.json
 //
 // bench/bench.sh installs the tools and raises the fd limit first.
-// BENCH_DURATION (e.g. 2s), BENCH_PIN (1 or 0) and BENCH_IDLE_CONNS
-// set the defaults of -duration, -pin and -idle-conns.
+// BENCH_DURATION (e.g. 2s), BENCH_PIN (1 or 0), BENCH_IDLE_CONNS and
+// BENCH_ENGINES (e.g. epoll,goroutine) set the defaults of -duration,
+// -pin, -idle-conns and -engines.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -30,6 +33,7 @@ type options struct {
 	pin          bool
 	idleConns    int
 	keep         bool
+	engines      []string // krbfarm relay engines: the first is the "krbfarm" column, each other one a "krbfarm-<engine>" column
 }
 
 func main() {
@@ -60,13 +64,48 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.pin, "pin", envBool("BENCH_PIN", runtime.NumCPU() >= 2), "pin balancers to CPU 1, origin and load to CPU 0, one worker each (env BENCH_PIN)")
 	fs.IntVar(&o.idleConns, "idle-conns", envInt("BENCH_IDLE_CONNS", 10000), "idle connections per balancer (env BENCH_IDLE_CONNS)")
 	fs.BoolVar(&o.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the temp dir (configs, logs) (env BENCH_KEEP)")
+	engines := fs.String("engines", envString("BENCH_ENGINES", "epoll"), "krbfarm passthrough engines, comma-separated: the first is the krbfarm column, others extra columns (env BENCH_ENGINES)")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.engines, err = parseEngines(*engines); err != nil {
 		return o, err
 	}
 	if o.duration < time.Second {
 		return o, fmt.Errorf("-duration %v: wrk needs at least 1s", o.duration)
 	}
 	return o, nil
+}
+
+// parseEngines checks a comma-separated list of krbfarm engines.
+func parseEngines(v string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range strings.Split(v, ",") {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == "":
+			continue
+		case e != "auto" && e != "epoll" && e != "goroutine":
+			return nil, fmt.Errorf("-engines: %q is not auto, epoll or goroutine", e)
+		case seen[e]:
+			return nil, fmt.Errorf("-engines: %q twice", e)
+		}
+		seen[e] = true
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-engines: name at least one of auto, epoll, goroutine")
+	}
+	return out, nil
+}
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -126,7 +165,7 @@ func run(ctx context.Context, o options) error {
 		m.computeRatio()
 	}
 	fmt.Println()
-	writeTable(os.Stdout, res.Metrics)
+	writeTable(os.Stdout, e.subjects(), res.Metrics)
 	for _, n := range res.Notes {
 		fmt.Println("  note:", n)
 	}

@@ -65,7 +65,7 @@ func (e *env) idleRuns(ctx context.Context, res *Results) {
 	n := e.conns - connSlack
 	mem := newMetric(fmt.Sprintf("idle connections (%d): memory", n), "KiB/conn", lower)
 	fds := newMetric(fmt.Sprintf("idle connections (%d): fds", n), "fds/conn", lower)
-	for _, b := range balancers {
+	for _, b := range e.balancers() {
 		if ctx.Err() != nil {
 			return
 		}
@@ -79,7 +79,7 @@ func (e *env) idleRuns(ctx context.Context, res *Results) {
 		if r.reached < n {
 			note = fmt.Sprintf("only %d of %d connections reached the origin", r.reached, n)
 		}
-		fmt.Printf("  %-34s %-8s %6d conns  RSS %7d -> %7d KiB  %5.1f KiB/conn  %.1f fds/conn %s\n",
+		fmt.Printf("  %-34s %-17s %6d conns  RSS %7d -> %7d KiB  %5.1f KiB/conn  %.1f fds/conn %s\n",
 			"idle connections", b, r.reached, r.beforeKiB, r.afterKiB, r.kibPerConn, r.fdsPerConn, note)
 		mem.set(b, r.kibPerConn, note)
 		fds.set(b, r.fdsPerConn, note)

@@ -17,10 +17,7 @@ const (
 	subjDirect  = "direct"
 )
 
-var (
-	peers    = []string{subjHAProxy, subjNginx}
-	subjects = []string{subjKrbfarm, subjHAProxy, subjNginx, subjDirect}
-)
+var peers = []string{subjHAProxy, subjNginx}
 
 // Which way a metric improves.
 const (
@@ -117,8 +114,9 @@ func formatRatio(m *Metric) string {
 	return fmt.Sprintf("%.2fx %s", m.Ratio, m.BestPeer)
 }
 
-// writeTable prints the metrics as an aligned text table.
-func writeTable(w io.Writer, metrics []*Metric) {
+// writeTable prints the metrics as an aligned text table, a column per
+// subject.
+func writeTable(w io.Writer, subjects []string, metrics []*Metric) {
 	head := append([]string{"metric", "unit"}, subjects...)
 	head = append(head, "krbfarm/best peer", "better")
 	rows := [][]string{head}

@@ -69,7 +69,7 @@ func TestWriteTable(t *testing.T) {
 	m.fail(subjHAProxy, errors.New("haproxy did not start"))
 	m.computeRatio()
 	var b bytes.Buffer
-	writeTable(&b, []*Metric{m})
+	writeTable(&b, []string{subjKrbfarm, subjHAProxy, subjNginx, subjDirect}, []*Metric{m})
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("got %d lines; want header, row, note:\n%s", len(lines), b.String())
@@ -130,5 +130,27 @@ func TestIdleTarget(t *testing.T) {
 	}
 	if got := idleTarget(10000, 20000); 2*(got+connSlack)+400 > 20000 {
 		t.Errorf("idleTarget(10000, 20000) = %d: HAProxy would need more than 20000 fds", got)
+	}
+}
+
+func TestParseEngines(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		wantErr  bool
+	}{
+		{"one", "epoll", []string{"epoll"}, false},
+		{"two, spaces", "epoll, goroutine", []string{"epoll", "goroutine"}, false},
+		{"unknown", "epoll,uring", nil, true},
+		{"twice", "epoll,epoll", nil, true},
+		{"empty", " , ", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseEngines(tt.in)
+			if (err != nil) != tt.wantErr || strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("parseEngines(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }

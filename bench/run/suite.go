@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
-
-var balancers = []string{subjKrbfarm, subjHAProxy, subjNginx}
 
 func newEnv(ps *procs, dir string, o options) (*env, error) {
 	var lim syscall.Rlimit
@@ -20,7 +19,16 @@ func newEnv(ps *procs, dir string, o options) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
-	e := &env{ps: ps, dir: dir, krbfarm: o.krbfarm, workers: runtime.NumCPU(), nofile: lim.Max, tls: tf, module: streamModule()}
+	e := &env{ps: ps, dir: dir, krbfarm: o.krbfarm, workers: runtime.NumCPU(), nofile: lim.Max, tls: tf, module: streamModule(),
+		engines: map[string]string{}}
+	for i, eng := range o.engines {
+		subject := subjKrbfarm
+		if i > 0 {
+			subject += "-" + eng
+		}
+		e.engines[subject] = eng
+		e.krbfarms = append(e.krbfarms, subject)
+	}
 	if o.pin {
 		e.lbCPU, e.loadCPU, e.workers = "1", "0", 1
 	}
@@ -51,12 +59,13 @@ func printHeader(res *Results, e *env, o options) {
 		s["pinning"] = "taskset: balancers on CPU " + e.lbCPU + "; origin, wrk and the idle-test client on CPU " + e.loadCPU
 	}
 	s["idle_conns"] = strconv.Itoa(e.conns - connSlack)
+	s["engines"] = strings.Join(o.engines, ",") + " (krbfarm passthrough: the first is the krbfarm column; TLS termination has one engine)"
 	s["nofile"] = strconv.FormatUint(e.nofile, 10)
 	fmt.Println("krbfarm bench: krbfarm lb vs HAProxy (mode tcp) vs nginx stream, loopback only")
 	for _, k := range []string{"nproc", "cpu", "kernel", "go", "haproxy", "nginx", "wrk", "openssl", "krbfarm"} {
 		fmt.Printf("  %-8s %s\n", k+":", res.Machine[k])
 	}
-	for _, k := range []string{"pinning", "workers", "origin", "load", "duration", "idle_conns", "nofile"} {
+	for _, k := range []string{"pinning", "workers", "origin", "load", "duration", "idle_conns", "nofile", "engines"} {
 		fmt.Printf("  %-10s %s\n", k+":", s[k])
 	}
 	fmt.Println()
@@ -68,14 +77,16 @@ func (e *env) benchAll(ctx context.Context, o options, res *Results) error {
 	if err != nil {
 		return fmt.Errorf("origin: %w", err)
 	}
-	bases, stop := e.startAll(ctx, "plain", "http", origin, false)
+	bases, stop := e.startAll(ctx, e.balancers(), "plain", "http", origin, false)
 	bases[subjDirect] = "http://" + origin
 	e.plainRuns(ctx, o.duration, bases, res)
 	stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	tlsBases, stop := e.startAll(ctx, "tls", "https", origin, true)
+	// TLS termination has one engine: extra krbfarm columns would repeat
+	// the krbfarm one.
+	tlsBases, stop := e.startAll(ctx, []string{subjKrbfarm, subjHAProxy, subjNginx}, "tls", "https", origin, true)
 	e.tlsRuns(ctx, o.duration, tlsBases, res)
 	stop()
 	if ctx.Err() != nil {
@@ -85,10 +96,9 @@ func (e *env) benchAll(ctx context.Context, o options, res *Results) error {
 	return ctx.Err()
 }
 
-// startAll starts the three balancers in front of origin; bases maps
-// each one that started to its base URL, and a failure is noted in
-// bases as "" with the error in res later (failed runs have no URL).
-func (e *env) startAll(ctx context.Context, tag, scheme, origin string, withTLS bool) (map[string]string, func()) {
+// startAll starts balancers in front of origin; bases maps each one
+// that started to its base URL, and one that failed to "".
+func (e *env) startAll(ctx context.Context, balancers []string, tag, scheme, origin string, withTLS bool) (map[string]string, func()) {
 	bases := map[string]string{}
 	var started []*proc
 	for _, b := range balancers {
@@ -97,6 +107,7 @@ func (e *env) startAll(ctx context.Context, tag, scheme, origin string, withTLS 
 		})
 		if err != nil {
 			fmt.Printf("  %s (%s) did not start: %v\n", b, tag, err)
+			bases[b] = ""
 			continue
 		}
 		started = append(started, p)
@@ -112,24 +123,26 @@ func (e *env) startAll(ctx context.Context, tag, scheme, origin string, withTLS 
 	}
 }
 
-// runEach runs l against every subject in order that has a base URL,
-// after a 1s warm-up, and hands each result to record.
+// runEach runs l against every subject in bases, in table order, after
+// a 1s warm-up, and hands each result to record; a subject whose
+// balancer did not start is recorded as failed.
 func (e *env) runEach(ctx context.Context, name string, d time.Duration, bases map[string]string, l load, record func(string, wrkResult, error)) {
-	for _, s := range subjects {
+	for _, s := range e.subjects() {
 		base, ok := bases[s]
 		if ctx.Err() != nil {
 			return
 		}
 		if !ok {
-			if s != subjDirect {
-				record(s, wrkResult{}, fmt.Errorf("%s did not start", s))
-			}
+			continue
+		}
+		if base == "" {
+			record(s, wrkResult{}, fmt.Errorf("%s did not start", s))
 			continue
 		}
 		_, _ = e.runWrk(ctx, base, l, time.Second) // warm-up
 		r, err := e.runWrk(ctx, base, l, d)
 		if err == nil {
-			fmt.Printf("  %-34s %-8s %10.0f req/s  %7.3f GB/s  p50 %6.2f ms  p99 %6.2f ms %s\n",
+			fmt.Printf("  %-34s %-17s %10.0f req/s  %7.3f GB/s  p50 %6.2f ms  p99 %6.2f ms %s\n",
 				name, s, r.rate(), r.gbPerSec(), r.P50US/1000, r.P99US/1000, r.errorNote())
 		}
 		record(s, r, err)
