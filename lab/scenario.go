@@ -33,9 +33,6 @@ type Scenario struct {
 	Browser bool
 	// User is who meets the trouble; "" = the farm's first user.
 	User string
-	// NotRunnable, if set, says why the scenario cannot be reproduced
-	// honestly here; such a scenario is listed but does not run.
-	NotRunnable string
 }
 
 // RunResult is how a scenario run went.
@@ -56,9 +53,6 @@ func (sc *Scenario) Break(ctx context.Context, a *Admin, out io.Writer) error {
 // Run breaks the farm, shows the symptom, diagnoses, fixes and verifies.
 func (sc *Scenario) Run(ctx context.Context, a *Admin, out io.Writer, requests int) (RunResult, error) {
 	var res RunResult
-	if sc.NotRunnable != "" {
-		return res, fmt.Errorf("scenario %s cannot run here: %s", sc.Name, sc.NotRunnable)
-	}
 	name := a.FQDN
 	if sc.Alias != "" {
 		name = aliasName(a)

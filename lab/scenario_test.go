@@ -16,9 +16,6 @@ import (
 func TestScenarios(t *testing.T) {
 	for _, sc := range lab.Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
-			if sc.NotRunnable != "" {
-				t.Skipf("not runnable: %s", sc.NotRunnable)
-			}
 			farm := labtest.Start(t, lab.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -17,11 +17,7 @@ func newScenarioCmd() *cobra.Command {
 		Use: "list", Short: "List the scenarios", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, sc := range lab.Scenarios() {
-				note := ""
-				if sc.NotRunnable != "" {
-					note = "  (not runnable: " + sc.NotRunnable + ")"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "  %-26s %s%s\n", sc.Name, sc.Title, note)
+				fmt.Fprintf(cmd.OutOrStdout(), "  %-26s %s\n", sc.Name, sc.Title)
 			}
 			return nil
 		},
@@ -80,9 +76,6 @@ func breakFarm(cmd *cobra.Command, farm *lab.Farm, name string, hint bool) error
 	sc, err := lab.FindScenario(name)
 	if err != nil {
 		return err
-	}
-	if sc.NotRunnable != "" {
-		return fmt.Errorf("scenario %s cannot run here: %s", sc.Name, sc.NotRunnable)
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Scenario %s: something is wrong with this farm. Find it (krbfarm doctor --state %s) and fix it.\n", sc.Name, farm.Dir)
