@@ -20,19 +20,7 @@ fi
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
-if [ ${#need[@]} -gt 0 ]; then
-  cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${need[*]}"
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bench: installing ${need[*]}"
-    sh -c "$cmd"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    echo "bench: installing ${need[*]} with sudo"
-    sudo sh -c "$cmd"
-  else
-    echo "bench: missing ${need[*]}; install them as root:  sudo sh -c '$cmd'" >&2
-    exit 1
-  fi
-fi
+[ ${#need[@]} -eq 0 ] || scripts/apt-install.sh bench "${need[@]}"
 export PATH="$PATH:/usr/sbin:/sbin"
 
 # 10,000 idle proxied connections need more than 20,000 fds in each

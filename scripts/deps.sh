@@ -28,21 +28,4 @@ fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
-# shellcheck disable=SC2207
-need=($(printf '%s\n' "${need[@]}" | sort -u))
-cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${need[*]}"
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "deps: missing ${need[*]} and no apt-get here: install MIT Kerberos (krb5kdc, kdb5_util, kadmin.local, kinit) and curl with your package manager" >&2
-  exit 1
-fi
-if [ "$(id -u)" -eq 0 ]; then
-  echo "deps: installing ${need[*]}"
-  sh -c "$cmd"
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  echo "deps: installing ${need[*]} with sudo"
-  sudo sh -c "$cmd"
-else
-  echo "deps: missing Debian packages: ${need[*]}" >&2
-  echo "deps: install them as root:  sudo sh -c '$cmd'" >&2
-  exit 1
-fi
+exec "$(dirname "$0")/apt-install.sh" deps "${need[@]}"
