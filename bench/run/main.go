@@ -14,7 +14,8 @@
 // (pinned,unpinned), BENCH_PIN (1: pinned only, 0: unpinned only),
 // BENCH_IDLE_CONNS and BENCH_ENGINES (e.g. epoll,goroutine) set the
 // defaults of -duration, -rounds, -layouts, -idle-conns and -engines.
-
+//
+// "run auth" is make authbench (auth.go).
 package main
 
 import (
@@ -47,6 +48,9 @@ type options struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "holder" {
 		os.Exit(holderMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "auth" {
+		os.Exit(authMain(os.Args[2:]))
 	}
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {

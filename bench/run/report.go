@@ -40,6 +40,7 @@ type Metric struct {
 	BestPeer string               `json:"best_peer,omitempty"` // "" when no peer has a value
 	Ratio    float64              `json:"ratio,omitempty"`     // krbfarm / best peer (medians); 0 when unknown
 	Tie      bool                 `json:"tie,omitempty"`       // krbfarm's range overlaps the best peer's
+	peers    []string             // compared with krbfarm; nil = HAProxy and nginx
 }
 
 // Results is everything make bench prints, and the JSON it writes.
@@ -48,6 +49,7 @@ type Results struct {
 	Settings map[string]string `json:"settings"`
 	Metrics  []*Metric         `json:"metrics"`
 	Notes    []string          `json:"notes,omitempty"`
+	Soak     *Soak             `json:"soak,omitempty"` // make authbench with BENCH_SOAK
 }
 
 func newMetric(name, unit, better string) *Metric {
@@ -88,7 +90,11 @@ func (m *Metric) beats(a, b float64) bool {
 // for "lower" ones; a tie when the two subjects' ranges overlap.
 func (m *Metric) computeRatio() {
 	m.BestPeer, m.Ratio, m.Tie = "", 0, false
-	for _, p := range peers {
+	ps := peers
+	if m.peers != nil {
+		ps = m.peers
+	}
+	for _, p := range ps {
 		v, ok := m.Values[p]
 		if !ok || v <= 0 {
 			continue

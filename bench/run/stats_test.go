@@ -160,3 +160,22 @@ func TestParseStatCPU(t *testing.T) {
 		t.Errorf("perOp(1s, 0) = %v; want 0", got)
 	}
 }
+
+func TestPercentile(t *testing.T) {
+	var xs []time.Duration
+	for i := 100; i >= 1; i-- { // 100ms down to 1ms: unsorted
+		xs = append(xs, time.Duration(i)*time.Millisecond)
+	}
+	tests := []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {0, time.Millisecond}}
+	for _, tt := range tests {
+		if got := percentile(xs, tt.p); got != tt.want {
+			t.Errorf("percentile(1..100ms, %v) = %v; want %v", tt.p, got, tt.want)
+		}
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("percentile(nil) = %v; want 0", got)
+	}
+}
