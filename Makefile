@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/krbfarm
 PKGS    := ./...
 
-.PHONY: all deps build demo up test test-short vet bench gobench clean
+.PHONY: all deps build demo up test test-short vet bench authbench gobench clean
 
 all: build
 
@@ -36,6 +36,12 @@ test-short:
 # nginx, libnginx-mod-stream and wrk when missing); see bench/bench.sh.
 bench:
 	bench/bench.sh
+
+# SPNEGO hosts: krbfarm backend vs Apache mod_auth_gssapi, a fresh
+# Kerberos token per request (installs apache2 and
+# libapache2-mod-auth-gssapi when missing); see bench/authbench.sh.
+authbench:
+	bench/authbench.sh
 
 # The Go micro-benchmarks.
 gobench: deps

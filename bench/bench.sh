@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench: installs HAProxy, nginx (with its stream module) and wrk when
 # missing, raises the fd limit, builds krbfarm and the bench, and runs
-# bench/run: krbfarm lb vs HAProxy vs nginx stream on loopback.
-# Env: BENCH_DURATION (5s), BENCH_PIN (1 on 2+ CPUs), BENCH_IDLE_CONNS
+# bench/run: krbfarm lb vs HAProxy vs nginx stream on loopback, every metric
+# in interleaved rounds, each server's CPU per request, in both layouts.
+# Env: BENCH_DURATION (5s per run), BENCH_ROUNDS (5), BENCH_LAYOUTS
+# (pinned,unpinned on 2+ CPUs; BENCH_PIN=1 or 0 picks one), BENCH_IDLE_CONNS
 # (10000), BENCH_OUT (bench/results.json), BENCH_KEEP (keep the temp dir),
 # BENCH_ENGINES (epoll; e.g. epoll,goroutine adds a krbfarm-goroutine column).
 # The system's nginx and haproxy services are never touched: the bench runs

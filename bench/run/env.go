@@ -12,6 +12,7 @@ import (
 type env struct {
 	ps      *procs
 	dir     string
+	layout  string   // layoutPinned or layoutUnpinned
 	krbfarm string   // path of the krbfarm binary
 	workers int      // nginx worker_processes, HAProxy nbthread (Go uses GOMAXPROCS)
 	lbCPU   string   // taskset list for balancers; "" = not pinned
@@ -24,6 +25,12 @@ type env struct {
 	krbfarms []string          // krbfarm subjects: "krbfarm", then "krbfarm-<engine>" per extra engine
 	engines  map[string]string // each krbfarm subject's passthrough engine
 }
+
+// The layouts: where the servers and the load run.
+const (
+	layoutPinned   = "pinned"   // balancers on CPU 1; origin and load on CPU 0; one worker each
+	layoutUnpinned = "unpinned" // no pinning; one worker per CPU
+)
 
 // balancers are the subjects that run a balancer, in table order.
 func (e *env) balancers() []string {

@@ -83,6 +83,9 @@ func (e *env) startHolder(ctx context.Context, name string) (*holder, error) {
 		return nil, err
 	}
 	addrFile := filepath.Join(e.dir, name+".addr")
+	if err := os.Remove(addrFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err // a stale file from the last round would name a dead holder
+	}
 	p, err := e.ps.start(name, e.loadCPU, exe, "holder", "-addr-file", addrFile)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,11 @@ type proc struct {
 
 // start runs argv in the background, pinned to cpus when not empty.
 func (ps *procs) start(name, cpus string, argv ...string) (*proc, error) {
+	return ps.startEnv(name, cpus, nil, argv...)
+}
+
+// startEnv is start with env added to the bench's environment.
+func (ps *procs) startEnv(name, cpus string, env []string, argv ...string) (*proc, error) {
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...) // taskset execs: same PID
 	}
@@ -48,6 +53,9 @@ func (ps *procs) start(name, cpus string, argv ...string) (*proc, error) {
 	defer f.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -131,7 +139,12 @@ func freePort() (int, error) {
 
 // waitReady polls check every 20ms until it succeeds, p exits, or 10s pass.
 func waitReady(ctx context.Context, p *proc, check func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	return waitReadyFor(ctx, p, 10*time.Second, check)
+}
+
+// waitReadyFor is waitReady for up to limit.
+func waitReadyFor(ctx context.Context, p *proc, limit time.Duration, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

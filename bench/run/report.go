@@ -25,16 +25,22 @@ const (
 	lower  = "lower"
 )
 
-// Metric is one line of the table: a value per subject (absent when its
-// run failed), and krbfarm's ratio to the best peer.
+// Metric is one line of the table: per subject, the figure of every
+// round, their median (the value shown and compared) and their min-max;
+// and krbfarm's ratio to the best peer, a tie when their ranges overlap.
 type Metric struct {
-	Name     string             `json:"name"`
-	Unit     string             `json:"unit"`
-	Better   string             `json:"better"` // "higher" or "lower"
-	Values   map[string]float64 `json:"values"`
-	Notes    map[string]string  `json:"notes,omitempty"`     // per subject: errors, shortfalls
-	BestPeer string             `json:"best_peer,omitempty"` // "" when no peer has a value
-	Ratio    float64            `json:"ratio,omitempty"`     // krbfarm / best peer; 0 when unknown
+	Name     string               `json:"name"`
+	Unit     string               `json:"unit"`
+	Better   string               `json:"better"`              // "higher" or "lower"
+	Layout   string               `json:"layout,omitempty"`    // "pinned" or "unpinned"
+	Values   map[string]float64   `json:"values"`              // median of the rounds
+	Ranges   map[string]Range     `json:"ranges,omitempty"`    // [min, max] of the rounds
+	Rounds   map[string][]float64 `json:"rounds,omitempty"`    // every round, in order
+	Notes    map[string]string    `json:"notes,omitempty"`     // per subject: errors, shortfalls
+	BestPeer string               `json:"best_peer,omitempty"` // "" when no peer has a value
+	Ratio    float64              `json:"ratio,omitempty"`     // krbfarm / best peer (medians); 0 when unknown
+	Tie      bool                 `json:"tie,omitempty"`       // krbfarm's range overlaps the best peer's
+	peers    []string             // compared with krbfarm; nil = HAProxy and nginx
 }
 
 // Results is everything make bench prints, and the JSON it writes.
@@ -43,24 +49,32 @@ type Results struct {
 	Settings map[string]string `json:"settings"`
 	Metrics  []*Metric         `json:"metrics"`
 	Notes    []string          `json:"notes,omitempty"`
+	Soak     *Soak             `json:"soak,omitempty"` // make authbench with BENCH_SOAK
 }
 
 func newMetric(name, unit, better string) *Metric {
-	return &Metric{Name: name, Unit: unit, Better: better, Values: map[string]float64{}, Notes: map[string]string{}}
+	return &Metric{Name: name, Unit: unit, Better: better, Values: map[string]float64{},
+		Ranges: map[string]Range{}, Rounds: map[string][]float64{}, Notes: map[string]string{}}
 }
 
-// set records v for subject; note, if not empty, goes next to it.
+// set records one round's figure v for subject and updates its median
+// and range; note, if not empty, goes next to it.
 func (m *Metric) set(subject string, v float64, note string) {
-	m.Values[subject] = v
+	m.Rounds[subject] = append(m.Rounds[subject], v)
+	m.Values[subject] = median(m.Rounds[subject])
+	m.Ranges[subject] = span(m.Rounds[subject])
 	if note != "" {
 		m.Notes[subject] = note
 	}
 }
 
-// fail records that subject's run produced no figure.
+// fail records that one round of subject's produced no figure; the
+// rounds that did still count.
 func (m *Metric) fail(subject string, err error) {
-	delete(m.Values, subject)
 	m.Notes[subject] = "failed: " + err.Error()
+	if n := len(m.Rounds[subject]); n > 0 {
+		m.Notes[subject] = fmt.Sprintf("a round failed (%d succeeded): %v", n, err)
+	}
 }
 
 // rate reports whether a beats b for this metric.
@@ -71,12 +85,16 @@ func (m *Metric) beats(a, b float64) bool {
 	return a > b
 }
 
-// computeRatio fills BestPeer and Ratio: krbfarm's value divided by the
-// best peer's, so above 1.0 is better for "higher" metrics and worse for
-// "lower" ones.
+// computeRatio fills BestPeer, Ratio and Tie: krbfarm's median divided by
+// the best peer's, so above 1.0 is better for "higher" metrics and worse
+// for "lower" ones; a tie when the two subjects' ranges overlap.
 func (m *Metric) computeRatio() {
-	m.BestPeer, m.Ratio = "", 0
-	for _, p := range peers {
+	m.BestPeer, m.Ratio, m.Tie = "", 0, false
+	ps := peers
+	if m.peers != nil {
+		ps = m.peers
+	}
+	for _, p := range ps {
 		v, ok := m.Values[p]
 		if !ok || v <= 0 {
 			continue
@@ -90,6 +108,16 @@ func (m *Metric) computeRatio() {
 		return
 	}
 	m.Ratio = k / m.Values[m.BestPeer]
+	m.Tie = m.rangeOf(subjKrbfarm).overlaps(m.rangeOf(m.BestPeer))
+}
+
+// rangeOf is subject's range, or [v, v] when only its value was set.
+func (m *Metric) rangeOf(subject string) Range {
+	if r, ok := m.Ranges[subject]; ok {
+		return r
+	}
+	v := m.Values[subject]
+	return Range{v, v}
 }
 
 // formatValue prints v in a width-friendly way for its unit.
@@ -106,12 +134,33 @@ func formatValue(v float64, unit string) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-// formatRatio prints "0.85x", or "-" when there is no ratio.
+// formatRatio prints "0.85x nginx", "1.04x nginx (tie: ranges overlap)",
+// or "-" when there is no ratio.
 func formatRatio(m *Metric) string {
 	if m.Ratio == 0 {
 		return "-"
 	}
+	if m.Tie {
+		return fmt.Sprintf("%.2fx %s (tie: ranges overlap)", m.Ratio, m.BestPeer)
+	}
 	return fmt.Sprintf("%.2fx %s", m.Ratio, m.BestPeer)
+}
+
+// formatCell prints a subject's median and, after more than one round,
+// its range: "72.1k (70.2k..74.0k)"; "-" when it has no figure, and a "*"
+// when it has a note.
+func formatCell(m *Metric, s string) string {
+	cell := "-"
+	if v, ok := m.Values[s]; ok {
+		cell = formatValue(v, m.Unit)
+		if len(m.Rounds[s]) > 1 {
+			cell += " (" + formatRange(m.Ranges[s], m.Unit) + ")"
+		}
+	}
+	if m.Notes[s] != "" {
+		cell += "*"
+	}
+	return cell
 }
 
 // writeTable prints the metrics as an aligned text table, a column per
@@ -123,14 +172,7 @@ func writeTable(w io.Writer, subjects []string, metrics []*Metric) {
 	for _, m := range metrics {
 		row := []string{m.Name, m.Unit}
 		for _, s := range subjects {
-			cell := "-"
-			if v, ok := m.Values[s]; ok {
-				cell = formatValue(v, m.Unit)
-			}
-			if m.Notes[s] != "" {
-				cell += "*"
-			}
-			row = append(row, cell)
+			row = append(row, formatCell(m, s))
 		}
 		rows = append(rows, append(row, formatRatio(m), m.Better))
 	}

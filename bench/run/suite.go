@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func newEnv(ps *procs, dir string, o options) (*env, error) {
+func newEnv(ps *procs, dir string, o options, layout string) (*env, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil, err
@@ -20,7 +20,7 @@ func newEnv(ps *procs, dir string, o options) (*env, error) {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	e := &env{ps: ps, dir: dir, krbfarm: o.krbfarm, workers: runtime.NumCPU(), nofile: lim.Max, tls: tf, module: streamModule(),
-		engines: map[string]string{}}
+		engines: map[string]string{}, layout: layout}
 	for i, eng := range o.engines {
 		subject := subjKrbfarm
 		if i > 0 {
@@ -29,7 +29,7 @@ func newEnv(ps *procs, dir string, o options) (*env, error) {
 		e.engines[subject] = eng
 		e.krbfarms = append(e.krbfarms, subject)
 	}
-	if o.pin {
+	if layout == layoutPinned {
 		e.lbCPU, e.loadCPU, e.workers = "1", "0", 1
 	}
 	e.conns = idleTarget(o.idleConns, lim.Max) + connSlack
@@ -48,58 +48,76 @@ func idleTarget(want int, nofile uint64) int {
 	return int(max(1, min(int64(want), room)))
 }
 
-func printHeader(res *Results, e *env, o options) {
+func printHeader(res *Results, o options, conns int, nofile uint64) {
 	s := res.Settings
 	s["duration"] = o.duration.String()
-	s["load"] = "wrk -t1 -c50 (64 MiB bodies: -c4), a warm-up of 1s before each run"
-	s["origin"] = fmt.Sprintf("nginx, %d worker(s), sendfile, files of %d B and 64 MiB", e.workers, smallSize)
-	s["workers"] = fmt.Sprintf("%d per balancer (nginx worker_processes, HAProxy nbthread, Go GOMAXPROCS from affinity)", e.workers)
-	s["pinning"] = "none: every process may run on every CPU"
-	if e.lbCPU != "" {
-		s["pinning"] = "taskset: balancers on CPU " + e.lbCPU + "; origin, wrk and the idle-test client on CPU " + e.loadCPU
-	}
-	s["idle_conns"] = strconv.Itoa(e.conns - connSlack)
+	s["rounds"] = fmt.Sprintf("%d, interleaved: each round runs every subject once, in turn (A B C A B C ...); the table shows each subject's median and min..max", o.rounds)
+	s["load"] = "wrk -t1 -c50 (64 MiB bodies: -c4), a warm-up of 1s before each subject's first round"
+	s["cpu"] = "utime+stime of each server process (with its children) from /proc/PID/stat, read just before and after each wrk run, divided by the requests wrk completed (64 MiB bodies: by the GB moved); a balancer's figure is its own CPU, not the origin's"
+	s["origin"] = fmt.Sprintf("nginx, sendfile, files of %d B and 64 MiB", smallSize)
+	s["workers"] = "pinned: 1 per server; unpinned: 1 per CPU (nginx worker_processes, HAProxy nbthread, Go GOMAXPROCS from affinity)"
+	s["layouts"] = strings.Join(o.layouts, ",")
+	s["pinning "+layoutPinned] = "taskset: balancers on CPU 1; origin, wrk and the idle-test client on CPU 0; one worker each"
+	s["pinning "+layoutUnpinned] = fmt.Sprintf("none: every process may run on every CPU; %d workers each", runtime.NumCPU())
+	s["idle_conns"] = strconv.Itoa(conns)
 	s["engines"] = strings.Join(o.engines, ",") + " (krbfarm passthrough: the first is the krbfarm column; TLS termination has one engine)"
-	s["nofile"] = strconv.FormatUint(e.nofile, 10)
+	s["nofile"] = strconv.FormatUint(nofile, 10)
 	fmt.Println("krbfarm bench: krbfarm lb vs HAProxy (mode tcp) vs nginx stream, loopback only")
 	for _, k := range []string{"nproc", "cpu", "kernel", "go", "haproxy", "nginx", "wrk", "openssl", "krbfarm"} {
 		fmt.Printf("  %-8s %s\n", k+":", res.Machine[k])
 	}
-	for _, k := range []string{"pinning", "workers", "origin", "load", "duration", "idle_conns", "nofile", "engines"} {
+	for _, k := range []string{"layouts", "rounds", "workers", "origin", "load", "cpu", "duration", "idle_conns", "nofile", "engines"} {
 		fmt.Printf("  %-10s %s\n", k+":", s[k])
 	}
 	fmt.Println()
 }
 
-// benchAll runs every measurement and appends its metrics to res.
+// benchAll runs every measurement in e's layout and appends its metrics
+// to res.
 func (e *env) benchAll(ctx context.Context, o options, res *Results) error {
-	_, origin, err := e.startOrigin(ctx)
+	fmt.Printf("layout %s: %s\n", e.layout, res.Settings["pinning "+e.layout])
+	n := len(res.Metrics)
+	defer func() {
+		for _, m := range res.Metrics[n:] {
+			m.Layout = e.layout
+		}
+	}()
+	op, origin, err := e.startOrigin(ctx)
 	if err != nil {
 		return fmt.Errorf("origin: %w", err)
 	}
-	bases, stop := e.startAll(ctx, e.balancers(), "plain", "http", origin, false)
-	bases[subjDirect] = "http://" + origin
-	e.plainRuns(ctx, o.duration, bases, res)
+	targets, stop := e.startAll(ctx, e.balancers(), "plain", "http", origin, false)
+	targets[subjDirect] = target{url: "http://" + origin, pid: op.pid()}
+	e.plainRuns(ctx, o, targets, res)
 	stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	// TLS termination has one engine: extra krbfarm columns would repeat
 	// the krbfarm one.
-	tlsBases, stop := e.startAll(ctx, []string{subjKrbfarm, subjHAProxy, subjNginx}, "tls", "https", origin, true)
-	e.tlsRuns(ctx, o.duration, tlsBases, res)
+	tlsTargets, stop := e.startAll(ctx, []string{subjKrbfarm, subjHAProxy, subjNginx}, "tls", "https", origin, true)
+	e.tlsRuns(ctx, o, tlsTargets, res)
 	stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	e.idleRuns(ctx, res)
+	e.idleRuns(ctx, o.rounds, res)
+	op.stop()
 	return ctx.Err()
 }
 
-// startAll starts balancers in front of origin; bases maps each one
-// that started to its base URL, and one that failed to "".
-func (e *env) startAll(ctx context.Context, balancers []string, tag, scheme, origin string, withTLS bool) (map[string]string, func()) {
-	bases := map[string]string{}
+// target is a subject under load: its base URL ("" when it did not start)
+// and the PID whose CPU it spends.
+type target struct {
+	url string
+	pid int
+}
+
+// startAll starts balancers in front of origin; targets maps each one
+// that started to its base URL and PID, and one that failed to a zero
+// target.
+func (e *env) startAll(ctx context.Context, balancers []string, tag, scheme, origin string, withTLS bool) (map[string]target, func()) {
+	targets := map[string]target{}
 	var started []*proc
 	for _, b := range balancers {
 		p, addr, err := e.startLB(ctx, b, tag, origin, withTLS, func(addr string) func() error {
@@ -107,44 +125,63 @@ func (e *env) startAll(ctx context.Context, balancers []string, tag, scheme, ori
 		})
 		if err != nil {
 			fmt.Printf("  %s (%s) did not start: %v\n", b, tag, err)
-			bases[b] = ""
+			targets[b] = target{}
 			continue
 		}
 		started = append(started, p)
-		bases[b] = scheme + "://" + addr
+		targets[b] = target{url: scheme + "://" + addr, pid: p.pid()}
 		if withTLS {
 			fmt.Printf("  %-8s TLS: %s\n", b, tlsInfo(addr))
 		}
 	}
-	return bases, func() {
+	return targets, func() {
 		for _, p := range started {
 			p.stop()
 		}
 	}
 }
 
-// runEach runs l against every subject in bases, in table order, after
-// a 1s warm-up, and hands each result to record; a subject whose
-// balancer did not start is recorded as failed.
-func (e *env) runEach(ctx context.Context, name string, d time.Duration, bases map[string]string, l load, record func(string, wrkResult, error)) {
-	for _, s := range e.subjects() {
-		base, ok := bases[s]
-		if ctx.Err() != nil {
-			return
+// runRounds runs l against every subject in targets, in table order,
+// o.rounds times (A B C A B C ...), each subject's first round after a 1s
+// warm-up, and hands each run's result and the CPU its server spent to
+// record; a subject whose balancer did not start is recorded as failed.
+func (e *env) runRounds(ctx context.Context, name string, o options, targets map[string]target, l load, record func(string, wrkResult, time.Duration, error)) {
+	for round := range o.rounds {
+		for _, s := range e.subjects() {
+			t, ok := targets[s]
+			if ctx.Err() != nil {
+				return
+			}
+			if !ok {
+				continue
+			}
+			if t.url == "" {
+				record(s, wrkResult{}, 0, fmt.Errorf("%s did not start", s))
+				continue
+			}
+			if round == 0 {
+				_, _ = e.runWrk(ctx, t.url, l, time.Second) // warm-up
+			}
+			r, cpu, err := e.measureWrk(ctx, t, l, o.duration)
+			if err == nil {
+				fmt.Printf("  %d/%d %-28s %-17s %10.0f req/s  %7.3f GB/s  p50 %6.2f ms  p99 %6.2f ms  CPU %6.1f µs/req %s\n",
+					round+1, o.rounds, name, s, r.rate(), r.gbPerSec(), r.P50US/1000, r.P99US/1000, perOp(cpu, r.Requests), r.errorNote())
+			}
+			record(s, r, cpu, err)
 		}
-		if !ok {
-			continue
-		}
-		if base == "" {
-			record(s, wrkResult{}, fmt.Errorf("%s did not start", s))
-			continue
-		}
-		_, _ = e.runWrk(ctx, base, l, time.Second) // warm-up
-		r, err := e.runWrk(ctx, base, l, d)
-		if err == nil {
-			fmt.Printf("  %-34s %-17s %10.0f req/s  %7.3f GB/s  p50 %6.2f ms  p99 %6.2f ms %s\n",
-				name, s, r.rate(), r.gbPerSec(), r.P50US/1000, r.P99US/1000, r.errorNote())
-		}
-		record(s, r, err)
 	}
+}
+
+// measureWrk runs wrk against t and reads t's CPU just before and after.
+func (e *env) measureWrk(ctx context.Context, t target, l load, d time.Duration) (wrkResult, time.Duration, error) {
+	m := startCPU(t.pid)
+	r, err := e.runWrk(ctx, t.url, l, d)
+	if err != nil {
+		return r, 0, err
+	}
+	cpu, err := m.used()
+	if err != nil {
+		return r, 0, fmt.Errorf("CPU of pid %d: %w", t.pid, err)
+	}
+	return r, cpu, nil
 }
