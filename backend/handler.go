@@ -126,7 +126,7 @@ func failureUser(ae *AuthError) string {
 // failurePackage names the authentication package a refusal came from.
 func failurePackage(ae *AuthError) string {
 	switch {
-	case ae.Code != 0:
+	case ae.Code != 0, ae.Name == ReasonReplayCacheFull:
 		return mechKerberos
 	case strings.HasPrefix(ae.Name, "NTLM"):
 		return mechNTLM
