@@ -21,6 +21,8 @@ const (
 	// MaxHTTPSysFieldLength is the largest MaxFieldLength http.sys takes.
 	MaxHTTPSysFieldLength  = 65534
 	DefaultReplayCacheSize = 1000000
+	DefaultBodyTimeout     = 30 * time.Second
+	DefaultMaxConnections  = 4096
 
 	// DefaultMaxHeaderBytes is the old name of DefaultMaxFieldLength.
 	DefaultMaxHeaderBytes = DefaultMaxFieldLength
@@ -60,7 +62,20 @@ type Config struct {
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 	// ReplayCacheSize bounds the replay cache (entries); 0 means 1,000,000.
+	// When it is full of unexpired authenticators, new ones are refused
+	// (reason REPLAY_CACHE_FULL) rather than any being forgotten.
 	ReplayCacheSize int `yaml:"replay_cache_size"`
+	// BodyTimeout bounds how long a request body may take to arrive once
+	// the headers are in, like http.sys's EntityBody timer (default 2m);
+	// 0 means 30s. Past it the host answers and closes the connection. No
+	// request here needs a body, and a browser sends one at once.
+	BodyTimeout time.Duration `yaml:"body_timeout,omitempty"`
+	// MaxConnections bounds the TCP connections served at once, like the
+	// IIS site limit maxConnections (default 4294967295, i.e. none); 0
+	// means 4096. A connection past it is answered "503 Service
+	// Unavailable" and closed (closed unanswered on an HTTPS site), as
+	// http.sys answers 503 when an application pool's queue is full.
+	MaxConnections int `yaml:"maxConnections,omitempty"`
 
 	// The IIS settings below carry IIS's own names (applicationHost.config,
 	// http.sys registry values) and the rules from the field notes.
@@ -133,6 +148,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReplayCacheSize == 0 {
 		c.ReplayCacheSize = DefaultReplayCacheSize
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
 	}
 	if c.BatchLogonRight == nil {
 		c.BatchLogonRight = ptr(true)
@@ -223,6 +244,12 @@ func (c *Config) validateNumbers() []error {
 	}
 	if c.ReplayCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("replay_cache_size %d: must be positive, or 0 for 1000000", c.ReplayCacheSize))
+	}
+	if c.BodyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("body_timeout %v: must be positive, or 0 for 30s", c.BodyTimeout))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("maxConnections %d: must be positive, or 0 for 4096", c.MaxConnections))
 	}
 	return errs
 }

@@ -13,7 +13,7 @@ import (
 func FuzzConfigYAML(f *testing.F) {
 	f.Add("name: server1\nkeytab: k\nspn: HTTP/sso.krbfarm.localhost\nrealm: R\n")
 	f.Add("name: s\nkeytab: k\nproxy_protocol: {trusted: [127.0.0.1/32, '::1', 10.0.0.0/8], required: true}\n")
-	f.Add("name: s\nkeytab: k\nproxy_protocol: {trusted: ['10.0.0.0/33', '']}\nmaxFieldLength: -1\nproviders: [ntlm, NTLM, x]\n")
+	f.Add("name: s\nkeytab: k\nproxy_protocol: {trusted: ['10.0.0.0/33', '']}\nmaxFieldLength: -1\nmaxConnections: -2\nbody_timeout: -1s\nproviders: [ntlm, NTLM, x]\n")
 	f.Add("name: s\nkeytab: k\nbatchLogonRight: false\nmax_header_bytes: 10\nmaxFieldLength: 20\nmax_clock_skew: 1h\nclock_offset: -10m\n")
 	f.Add("name: s\nkeytab: k\ntls_cert: c\nunknown: 1\n")
 	f.Fuzz(func(t *testing.T, src string) {
@@ -25,7 +25,7 @@ func FuzzConfigYAML(f *testing.F) {
 		if err := d.Validate(); err != nil {
 			t.Fatalf("valid config invalid after defaults: %v\n%s", err, src)
 		}
-		d.ProxyProtocol.wrap(nopListener{})
+		d.ProxyProtocol.wrap(nopListener{}, nil)
 	})
 }
 

@@ -12,6 +12,13 @@
 // (package Kerberos or NTLM). Tokens, tickets, keys and hashes are never
 // logged.
 //
+// Every phase of a connection is bounded: headers (10s, maxRequestBytes),
+// body (Config.BodyTimeout), answer, idle time, and the connections served
+// at once (Config.MaxConnections: past it, 503 and close). The replay cache
+// fails closed: full of unexpired authenticators, it refuses new ones
+// (REPLAY_CACHE_FULL). Connections over the limit and refused PROXY
+// headers are logged rate-limited; Site.Stats counts every event exactly.
+//
 // The site also plays the IIS settings that matter in a farm, with IIS's
 // names: batchLogonRight (false: 503 on every request, WAS event 5021),
 // authPersistNonNTLM and authPersistSingleRequest (a connection stays

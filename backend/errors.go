@@ -23,6 +23,9 @@ const (
 	ReasonMalformed    = "MALFORMED_TOKEN"
 	ReasonNoAuth       = "NO_AUTH"
 	ReasonHeaderTooBig = "HEADER_TOO_LONG"
+	// ReasonReplayCacheFull: the replay cache was full of unexpired
+	// authenticators, so a new one could not be remembered and was refused.
+	ReasonReplayCacheFull = "REPLAY_CACHE_FULL"
 
 	// NTLM failures, with their 4625 sub-status.
 	ReasonNTLMNoUser      = "NTLM_NO_SUCH_USER"   // 0xC0000064

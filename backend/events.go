@@ -33,6 +33,7 @@ const (
 	StatusNTLMBlocked      uint32 = 0xC0000418 // STATUS_NTLM_BLOCKED
 	StatusInvalidParameter uint32 = 0xC000000D // STATUS_INVALID_PARAMETER: a token that does not decode
 	StatusTrustFailure     uint32 = 0xC000018D // STATUS_TRUSTED_RELATIONSHIP_FAILURE: ticket key not held
+	StatusNoResources      uint32 = 0xC000009A // STATUS_INSUFFICIENT_RESOURCES: replay cache full
 )
 
 // Event is one Windows-like event, written as one JSON line. Fields that do
@@ -73,6 +74,8 @@ func failureStatus(ae *AuthError) (status, sub uint32) {
 		return StatusLogonFailure, StatusWrongPassword
 	case ReasonMalformed:
 		return StatusInvalidParameter, 0
+	case ReasonReplayCacheFull:
+		return StatusNoResources, 0
 	case ReasonNoKey, ReasonBadKeyVer, ReasonNotUs:
 		return StatusLogonFailure, StatusTrustFailure
 	}

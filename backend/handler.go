@@ -17,6 +17,7 @@ import (
 // /healthz without authentication, and every other path only for a user
 // authenticated by a token or, when persisted, earlier on the connection.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setDeadlines(w)
 	w.Header().Set("X-Backend", s.cfg.Name)
 	// Date from the host's own clock (its offset included), as IIS sends it.
 	w.Header().Set("Date", s.verifier.now().UTC().Format(http.TimeFormat))
@@ -101,6 +102,7 @@ func (s *Site) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		ae = malformed("%v", err)
 	}
+	s.stats.refused(ae.Name)
 	s.log.Warn("negotiate refused",
 		zap.String("remote", r.RemoteAddr),
 		zap.String("reason", ae.Name),
@@ -124,7 +126,7 @@ func failureUser(ae *AuthError) string {
 // failurePackage names the authentication package a refusal came from.
 func failurePackage(ae *AuthError) string {
 	switch {
-	case ae.Code != 0:
+	case ae.Code != 0, ae.Name == ReasonReplayCacheFull:
 		return mechKerberos
 	case strings.HasPrefix(ae.Name, "NTLM"):
 		return mechNTLM

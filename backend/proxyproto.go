@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"go.uber.org/zap"
 )
 
 // proxyHeaderTimeout bounds how long a trusted sender may take to send its
@@ -55,8 +57,8 @@ func (p ProxyProtocol) validate() error {
 }
 
 // wrap returns ln unchanged when p is off, else a listener that applies
-// the trust policy above. p must be valid.
-func (p ProxyProtocol) wrap(ln net.Listener) net.Listener {
+// the trust policy above, reporting refusals to s. p must be valid.
+func (p ProxyProtocol) wrap(ln net.Listener, s *Site) net.Listener {
 	if !p.Enabled() {
 		return ln
 	}
@@ -64,11 +66,11 @@ func (p ProxyProtocol) wrap(ln net.Listener) net.Listener {
 	if p.Required {
 		trusted = proxyproto.REQUIRE
 	}
-	return &proxyproto.Listener{
+	return proxyWatch{site: s, Listener: &proxyproto.Listener{
 		Listener:          ln,
 		ConnPolicy:        proxyproto.MustPolicyFromRanges(p.Trusted, trusted, proxyproto.REJECT),
 		ReadHeaderTimeout: proxyHeaderTimeout,
-	}
+	}}
 }
 
 // ClientAddressHeader is the response header that names the client address
@@ -89,4 +91,84 @@ func splitRemote(remote string) (ip, port string) {
 		return "-", "-"
 	}
 	return strings.TrimPrefix(host, "::ffff:"), p
+}
+
+// proxyWatch wraps the PROXY listener's connections so that a connection
+// refused for its header is counted and logged (rate-limited per sender):
+// go-proxyproto only fails the first read, which net/http answers by
+// closing the connection in silence.
+type proxyWatch struct {
+	net.Listener
+	site *Site
+}
+
+func (l proxyWatch) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	sender := c.RemoteAddr // the PROXY header's client: resolved on first use
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		sender = pc.Raw().RemoteAddr
+	}
+	return &proxyWatchConn{Conn: c, site: l.site, sender: sender}, nil
+}
+
+type proxyWatchConn struct {
+	net.Conn
+	site   *Site
+	sender func() net.Addr
+	seen   atomic.Bool // a refusal was reported
+}
+
+func (c *proxyWatchConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		if reason := proxyRefusal(err); reason != "" && !c.seen.Swap(true) {
+			c.site.proxyRefused(c.sender().String(), reason)
+		}
+	}
+	return n, err
+}
+
+// CloseWrite keeps net/http's graceful close working.
+func (c *proxyWatchConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// proxyRefusal names why go-proxyproto refused a connection, or "" when
+// err is not about the PROXY header (an EOF, a timeout).
+func proxyRefusal(err error) string {
+	switch {
+	case errors.Is(err, proxyproto.ErrSuperfluousProxyHeader):
+		return "PROXY header from an untrusted sender"
+	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
+		return "no PROXY header from a trusted sender (required)"
+	}
+	for _, e := range []error{
+		proxyproto.ErrLineMustEndWithCrlf, proxyproto.ErrCantReadProtocolVersionAndCommand,
+		proxyproto.ErrCantReadAddressFamilyAndProtocol, proxyproto.ErrCantReadLength,
+		proxyproto.ErrUnknownProxyProtocolVersion, proxyproto.ErrUnsupportedProtocolVersionAndCommand,
+		proxyproto.ErrUnsupportedAddressFamilyAndProtocol, proxyproto.ErrInvalidLength,
+		proxyproto.ErrInvalidAddress, proxyproto.ErrInvalidPortNumber,
+	} {
+		if errors.Is(err, e) {
+			return "malformed PROXY header"
+		}
+	}
+	return ""
+}
+
+// proxyRefused counts a connection refused for its PROXY header and logs
+// it, at most once per sender address per rateLogEvery.
+func (s *Site) proxyRefused(sender, reason string) {
+	s.stats.proxyRefused.Add(1)
+	ip, _ := splitRemote(sender)
+	if ok, n := s.rateLog.allow("proxy " + ip); ok {
+		s.log.Warn("proxy header refused", zap.String("remote", sender), zap.String("reason", reason),
+			zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted), zap.Int("suppressed", n))
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // proxyFuzzDeadline bounds one fuzzed connection.
@@ -37,7 +39,7 @@ func FuzzProxyListener(f *testing.F) {
 			from.IP = net.ParseIP(trustedIP)
 		}
 		ln := &pipeListener{conns: make(chan net.Conn, 1)}
-		wrapped := ProxyProtocol{Trusted: []string{trustedIP}, Required: required}.wrap(ln)
+		wrapped := ProxyProtocol{Trusted: []string{trustedIP}, Required: required}.wrap(ln, quietSite())
 		client, server := net.Pipe()
 		ln.conns <- addrConn{Conn: server, remote: from}
 		go func() {
@@ -86,4 +88,10 @@ func isTimeout(err error) bool {
 
 func startsWithProxySignature(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("PROXY ")) || bytes.HasPrefix(b, []byte("\r\n\r\n\x00\r\nQUIT\n"))
+}
+
+// quietSite is a Site with no logger and no server, enough for the
+// listener wrappers.
+func quietSite() *Site {
+	return &Site{log: zap.NewNop(), rateLog: newLogLimiter(rateLogEvery, rateLogKeys, time.Now)}
 }

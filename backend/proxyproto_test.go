@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -199,4 +200,46 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// Regression: a connection refused for its PROXY header was closed with
+// no log line, so an operator could not tell a misconfigured balancer
+// from a spoofing client. Now: one Warn line per sender per rateLogEvery,
+// and an exact count.
+func TestProxyRefusalLogged(t *testing.T) {
+	f := newFixture(t)
+	trusted := []string{trustedIP + "/32"}
+	tests := []struct {
+		name     string
+		p        ProxyProtocol
+		from     string
+		version  byte
+		reason   string
+		attempts int
+	}{
+		{"untrusted sender", ProxyProtocol{Trusted: trusted}, untrustedIP, 2, "PROXY header from an untrusted sender", 3},
+		{"required, none sent", ProxyProtocol{Trusted: trusted, Required: true}, trustedIP, 0, "no PROXY header from a trusted sender (required)", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, logs := newSite(t, "server1", f.siteKT, func(c *Config) { c.ProxyProtocol = tt.p })
+			addr := serveSite(t, s)
+			for i := range tt.attempts {
+				if resp, err := rawGet(t, addr, tt.from, proxyHeader(t, tt.version, false), "/healthz", ""); err == nil {
+					t.Fatalf("attempt %d: got %s; want the connection refused", i+1, resp.Status)
+				}
+			}
+			if got := s.Stats().ProxyHeadersRefused; got != int64(tt.attempts) {
+				t.Errorf("ProxyHeadersRefused = %d; want %d", got, tt.attempts)
+			}
+			lines := logs.FilterMessage("proxy header refused").All()
+			if len(lines) != 1 {
+				t.Fatalf("%d log lines for %d refusals from one sender; want 1 (rate-limited)", len(lines), tt.attempts)
+			}
+			m := lines[0].ContextMap()
+			if host, _, _ := net.SplitHostPort(fmt.Sprint(m["remote"])); host != tt.from || m["reason"] != tt.reason {
+				t.Errorf("line remote %v reason %q; want %s:<port> and %q", m["remote"], m["reason"], tt.from, tt.reason)
+			}
+		})
+	}
 }

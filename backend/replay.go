@@ -3,6 +3,7 @@ package backend
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"sync"
 	"time"
 )
@@ -18,10 +19,14 @@ type replayEntry struct {
 }
 
 // ReplayCache remembers authenticators seen by one site. Entries expire
-// after their TTL (2*MaxClockSkew) by the host clock; the count is bounded
-// (the oldest is evicted first); expired entries are pruned a few at a time
-// on each insert. It is safe for concurrent use. The zero value is not
-// usable: call NewReplayCache.
+// after their TTL (2*MaxClockSkew) by the host clock and are pruned a few
+// at a time on each insert (all of them when the cache is full). The count
+// is bounded, and the cache fails closed: when it holds max unexpired
+// authenticators, a new one is refused with ErrReplayCacheFull rather
+// than an unexpired one forgotten, as MIT's replay cache never forgets an
+// authenticator before it expires (forgetting one would open a replay
+// window to whoever floods the cache). It is safe for concurrent use. The
+// zero value is not usable: call NewReplayCache.
 type ReplayCache struct {
 	mu    sync.Mutex
 	ttl   time.Duration
@@ -56,23 +61,39 @@ func makeReplayKey(client string, ctime time.Time, cusec int, spn string) replay
 	return k
 }
 
-// Seen records k at time now and reports whether it was already present
-// and unexpired.
-func (c *ReplayCache) Seen(k replayKey, now time.Time) bool {
+// Errors of ReplayCache.Record.
+var (
+	// ErrReplay: the authenticator was already seen and has not expired.
+	ErrReplay = errors.New("authenticator already seen (replay)")
+	// ErrReplayCacheFull: the cache holds its maximum of unexpired
+	// authenticators, so a new one cannot be remembered and is refused.
+	ErrReplayCacheFull = errors.New("replay cache full of unexpired authenticators")
+)
+
+// Record remembers k at time now. It returns ErrReplay when k is present
+// and unexpired, and ErrReplayCacheFull, remembering nothing, when the
+// cache is full of unexpired entries.
+func (c *ReplayCache) Record(k replayKey, now time.Time) error {
 	n := now.UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prune(n, pruneBatch)
 	if exp, ok := c.seen[k]; ok && exp > n {
-		return true
+		return ErrReplay
 	}
-	for len(c.seen) >= c.max {
-		c.evictOldest()
+	if len(c.seen) >= c.max {
+		// Every queued entry is pruned once at most, so this stays cheap
+		// over time. The queue is in expiry order while the host clock
+		// moves forward.
+		c.prune(n, len(c.queue))
+		if len(c.seen) >= c.max {
+			return ErrReplayCacheFull
+		}
 	}
 	exp := n + int64(c.ttl)
 	c.seen[k] = exp
 	c.queue = append(c.queue, replayEntry{key: k, exp: exp})
-	return false
+	return nil
 }
 
 // Len returns the number of remembered authenticators.

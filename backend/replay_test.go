@@ -34,40 +34,74 @@ func TestReplayAcrossSites(t *testing.T) {
 func TestReplayCache(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
 	k := func(i int) replayKey { return makeReplayKey("alice@R", t0, i, "HTTP/x@R") }
+	fill := func(c *ReplayCache, at time.Time) {
+		for i := range 3 {
+			c.Record(k(i), at)
+		}
+	}
 	tests := []struct {
 		name string
-		run  func(c *ReplayCache) bool // returns the last Seen result
-		want bool
+		run  func(c *ReplayCache) error // returns the last Record result
+		want error
 		len  int
 	}{
-		{"new", func(c *ReplayCache) bool { return c.Seen(k(1), t0) }, false, 1},
-		{"repeat", func(c *ReplayCache) bool { c.Seen(k(1), t0); return c.Seen(k(1), t0.Add(time.Second)) }, true, 1},
-		{"expired is new", func(c *ReplayCache) bool {
-			c.Seen(k(1), t0)
-			return c.Seen(k(1), t0.Add(11*time.Minute))
-		}, false, 1},
-		{"bounded, oldest evicted", func(c *ReplayCache) bool {
-			for i := range 5 {
-				c.Seen(k(i), t0)
+		{"new", func(c *ReplayCache) error { return c.Record(k(1), t0) }, nil, 1},
+		{"repeat", func(c *ReplayCache) error { c.Record(k(1), t0); return c.Record(k(1), t0.Add(time.Second)) }, ErrReplay, 1},
+		{"expired is new", func(c *ReplayCache) error {
+			c.Record(k(1), t0)
+			return c.Record(k(1), t0.Add(11*time.Minute))
+		}, nil, 1},
+		// Regression: a full cache evicted unexpired authenticators, so a
+		// flood of new ones made room to replay an old one.
+		{"full: new refused", func(c *ReplayCache) error { fill(c, t0); return c.Record(k(3), t0) }, ErrReplayCacheFull, 3},
+		{"full: flood then replay still refused", func(c *ReplayCache) error {
+			fill(c, t0)
+			for i := 3; i < 100; i++ {
+				c.Record(k(i), t0)
 			}
-			return c.Seen(k(0), t0)
-		}, false, 3},
-		{"pruned on insert", func(c *ReplayCache) bool {
-			c.Seen(k(1), t0)
-			c.Seen(k(2), t0)
-			return c.Seen(k(3), t0.Add(time.Hour))
-		}, false, 1},
+			return c.Record(k(0), t0.Add(time.Minute))
+		}, ErrReplay, 3},
+		{"full: room once entries expire", func(c *ReplayCache) error {
+			fill(c, t0)
+			c.Record(k(3), t0.Add(5*time.Minute))
+			return c.Record(k(3), t0.Add(10*time.Minute))
+		}, nil, 1},
+		{"pruned on insert", func(c *ReplayCache) error {
+			c.Record(k(1), t0)
+			c.Record(k(2), t0)
+			return c.Record(k(3), t0.Add(time.Hour))
+		}, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewReplayCache(10*time.Minute, 3)
 			if got := tt.run(c); got != tt.want {
-				t.Errorf("Seen = %v; want %v", got, tt.want)
+				t.Errorf("Record = %v; want %v", got, tt.want)
 			}
 			if got := c.Len(); got != tt.len {
 				t.Errorf("Len = %d; want %d", got, tt.len)
 			}
 		})
+	}
+}
+
+// A site whose replay cache is full refuses new tickets with
+// REPLAY_CACHE_FULL, logs it, counts it and writes a 4625.
+func TestReplayCacheFullRefuses(t *testing.T) {
+	f := newFixture(t)
+	s, logs := newSite(t, "server1", f.siteKT, func(c *Config) { c.ReplayCacheSize = 2 })
+	for i := range 2 {
+		if w := get(s, mint(t, ticketSpec{kdc: f.kdc})); w.Code != 200 {
+			t.Fatalf("ticket %d: status %d; want 200", i+1, w.Code)
+		}
+	}
+	tok := mint(t, ticketSpec{kdc: f.kdc})
+	if w := get(s, tok); w.Code != 401 {
+		t.Fatalf("ticket 3 on a full cache: status %d; want 401", w.Code)
+	}
+	checkWarn(t, logs, ReasonReplayCacheFull, tok)
+	if got := s.Stats().Refusals[ReasonReplayCacheFull]; got != 1 {
+		t.Errorf("Stats().Refusals[%s] = %d; want 1", ReasonReplayCacheFull, got)
 	}
 }
 
@@ -82,7 +116,7 @@ func TestReplayCacheConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 500 {
-				if !c.Seen(makeReplayKey("u", t0, i, "s"), t0.Add(time.Duration(g))) {
+				if c.Record(makeReplayKey("u", t0, i, "s"), t0.Add(time.Duration(g))) == nil {
 					mu.Lock()
 					fresh++
 					mu.Unlock()

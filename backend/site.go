@@ -14,12 +14,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// Server timeouts.
-const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-)
-
 // Option adjusts a Site beyond what Config says.
 type Option func(*options)
 
@@ -47,6 +41,9 @@ type Site struct {
 	batch     atomic.Bool               // the pool identity holds SeBatchLogonRight
 	// maxField and maxRequest are the http.sys header limits in force.
 	maxField, maxRequest atomic.Int64
+
+	stats   counters
+	rateLog *logLimiter // rate-limited lines: connections over the limit, refused PROXY headers
 
 	mu      sync.Mutex
 	servers map[*http.Server]struct{}
@@ -76,6 +73,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 		log:       log.With(zap.String("backend", cfg.Name)),
 		verifier:  NewVerifier(cfg, kt, o.clock),
 		ntlmNames: newNTLMNames(cfg.Name, cfg.Realm),
+		rateLog:   newLogLimiter(rateLogEvery, rateLogKeys, time.Now),
 		servers:   make(map[*http.Server]struct{}),
 	}
 	if err := s.openFiles(); err != nil {
@@ -161,12 +159,14 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return nil
 	}
-	ln = s.cfg.ProxyProtocol.wrap(ln)
+	ln = s.limit(ln)
+	ln = s.cfg.ProxyProtocol.wrap(ln, s)
 	defer s.untrack(srv)
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
 	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
-		zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted))
+		zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted), zap.Int("maxConnections", s.cfg.MaxConnections),
+		zap.Duration("body_timeout", s.cfg.BodyTimeout))
 	var err error
 	if s.cfg.TLSCert != "" {
 		err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
@@ -177,6 +177,13 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	return fmt.Errorf("backend %s: serve: %w", s.cfg.Name, err)
+}
+
+// limit bounds ln to MaxConnections connections at once; see rejecter
+// for what happens to the others.
+func (s *Site) limit(ln net.Listener) net.Listener {
+	r := &rejecter{site: s, tls: s.cfg.TLSCert != "", drainer: make(chan struct{}, rejectDrainers)}
+	return newLimitListener(ln, s.cfg.MaxConnections, r.reject)
 }
 
 func (s *Site) newServer(ctx context.Context) *http.Server {

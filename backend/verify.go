@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -109,10 +111,23 @@ func (v *Verifier) verifyAPReq(req *messages.APReq, remote string) (id *Identity
 	a := &req.Authenticator
 	client := principalString(a.CName.NameString, a.CRealm)
 	spn := principalString(req.Ticket.SName.NameString, req.Ticket.Realm)
-	if v.replay.Seen(makeReplayKey(client, a.CTime, a.Cusec, spn), now) {
-		return nil, withUser(krbErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s at %s already seen by this host (replay)", client, a.CTime.UTC().Format(time.RFC3339)), user)
+	if err := v.replayCheck(client, spn, a, now); err != nil {
+		return nil, withUser(err, user)
 	}
 	return newIdentity(req, kvno, remote), nil
+}
+
+// replayCheck records the authenticator in the replay cache, refusing a
+// replay (KRB_AP_ERR_REPEAT) and, when the cache is full of unexpired
+// authenticators, any new one (REPLAY_CACHE_FULL): failing closed.
+func (v *Verifier) replayCheck(client, spn string, a *types.Authenticator, now time.Time) *AuthError {
+	switch err := v.replay.Record(makeReplayKey(client, a.CTime, a.Cusec, spn), now); {
+	case errors.Is(err, ErrReplay):
+		return krbErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s at %s already seen by this host (replay)", client, a.CTime.UTC().Format(time.RFC3339))
+	case errors.Is(err, ErrReplayCacheFull):
+		return &AuthError{Name: ReasonReplayCacheFull, Detail: fmt.Sprintf("authenticator from %s refused: the replay cache holds its maximum of %d unexpired authenticators (replay_cache_size); they expire after %v", client, v.replay.max, v.replay.ttl)}
+	}
+	return nil
 }
 
 func newIdentity(req *messages.APReq, kvno int, remote string) *Identity {

@@ -48,6 +48,7 @@ every refusal. GET /healthz answers 200 for load balancers.`,
 	f.DurationVar(&cfg.ClockOffset, "clock-offset", 0, "this host's clock error, e.g. 10m (for skew practice)")
 	f.StringSliceVar(&cfg.ProxyProtocol.Trusted, "proxy-trusted", nil, "read PROXY v1/v2 headers from these load balancer IPs/CIDRs only (repeat or comma-separate); others sending one are refused (default: off)")
 	f.BoolVar(&cfg.ProxyProtocol.Required, "proxy-required", false, "with --proxy-trusted: trusted senders must send a PROXY header")
+	f.DurationVar(&cfg.BodyTimeout, "body-timeout", 0, "time a request body may take once the headers are in, like http.sys EntityBody (default 30s)")
 	iis.register(cmd)
 	f.IntVar(&listenFD, "listen-fd", 0, "serve on this inherited listener fd (used by the lab)")
 	f.MarkHidden("listen-fd")
@@ -85,13 +86,16 @@ func mergeBackendConfig(cmd *cobra.Command, file string, flags backend.Config) (
 	if set("proxy-required") {
 		c.ProxyProtocol.Required = flags.ProxyProtocol.Required
 	}
+	if set("body-timeout") {
+		c.BodyTimeout = flags.BodyTimeout
+	}
 	return c, nil
 }
 
 // iisFlags are the IIS settings of a host, named as IIS names them.
 type iisFlags struct {
 	batchRight, persistNonNTLM, singleRequest bool
-	maxField, maxRequest                      int
+	maxField, maxRequest, maxConnections      int
 	providers                                 []string
 	ntlmUsers, eventLog                       string
 }
@@ -103,6 +107,7 @@ func (i *iisFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&i.singleRequest, "auth-persist-single-request", false, "authPersistSingleRequest: every request must authenticate")
 	f.IntVar(&i.maxField, "max-field-length", 0, "maxFieldLength: largest header field in bytes (default 16384, as http.sys)")
 	f.IntVar(&i.maxRequest, "max-request-bytes", 0, "maxRequestBytes: largest request line + headers (default 16384, as http.sys)")
+	f.IntVar(&i.maxConnections, "max-connections", 0, "maxConnections: connections served at once; past it 503 and close (default 4096)")
 	f.StringSliceVar(&i.providers, "providers", nil, "providers in order, each a WWW-Authenticate header (default Negotiate,NTLM)")
 	f.StringVar(&i.ntlmUsers, "ntlm-users", "", "file (0600) of user:NT-hash lines for NTLM logons")
 	f.StringVar(&i.eventLog, "event-log", "", "append Windows-like security events (4624/4625/5021) to this file")
@@ -125,6 +130,9 @@ func (i *iisFlags) apply(cmd *cobra.Command, c *backend.Config) {
 	}
 	if set("max-request-bytes") {
 		c.MaxRequestBytes = i.maxRequest
+	}
+	if set("max-connections") {
+		c.MaxConnections = i.maxConnections
 	}
 	if set("providers") {
 		c.Providers = i.providers
