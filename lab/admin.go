@@ -101,7 +101,10 @@ func (a *Admin) Update(ctx context.Context, fn func(*Directory) error) error {
 	}
 	defer snap.discard()
 	if err := a.change(ctx, d, fn); err != nil {
-		return errors.Join(err, snap.restore(ctx))
+		if rerr := snap.restore(ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
 	}
 	return a.applyHosts(d)
 }
