@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,7 +77,14 @@ func (a *Admin) Realm() *Realm { return a.realm }
 func (a *Admin) Directory() (*Directory, error) { return LoadDirectory(a.Dir) }
 
 // Update changes the directory with fn under a lock and, if fn succeeds,
-// saves it and makes the KDC and every host follow before returning.
+// makes the KDC follow, saves the directory, and makes every host follow
+// before returning. fn may change the KDC itself (a user's password).
+//
+// The KDC database is dumped first: if fn, the KDC's sync or the save
+// fails, the dump is loaded back, so the KDC and directory.json are left
+// as they were. Hosts are brought in line after the save and are not
+// rolled back: they derive everything from the saved directory, so the
+// next Update (or keytab push) repairs one that failed to reload.
 func (a *Admin) Update(ctx context.Context, fn func(*Directory) error) error {
 	unlock, err := lockFile(filepath.Join(a.Dir, "directory.lock"))
 	if err != nil {
@@ -87,20 +95,33 @@ func (a *Admin) Update(ctx context.Context, fn func(*Directory) error) error {
 	if err != nil {
 		return err
 	}
+	snap, err := a.realm.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.discard()
+	if err := a.change(ctx, d, fn); err != nil {
+		if rerr := snap.restore(ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	return a.applyHosts(d)
+}
+
+// change runs fn on d, makes the KDC follow and saves d.
+func (a *Admin) change(ctx context.Context, d *Directory, fn func(*Directory) error) error {
 	if err := fn(d); err != nil {
 		return err
 	}
-	if err := d.Save(a.Dir); err != nil {
-		return err
-	}
-	return a.apply(ctx, d)
-}
-
-// apply makes the KDC and hosts match d.
-func (a *Admin) apply(ctx context.Context, d *Directory) error {
 	if err := syncKDC(ctx, a.realm, d); err != nil {
 		return err
 	}
+	return d.Save(a.Dir)
+}
+
+// applyHosts makes every host's keytab, users and settings match d.
+func (a *Admin) applyHosts(d *Directory) error {
 	for _, h := range a.hosts {
 		hs := d.Host(h.name)
 		if hs == nil {

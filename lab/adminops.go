@@ -39,7 +39,7 @@ func (a *Admin) ResetPassword(ctx context.Context, account, password string) (*A
 			return err
 		}
 		if acct.Kind == KindUser { // users are not in syncKDC's set: change the KDC's key here
-			if _, err := a.realm.Kadmin(ctx, fmt.Sprintf("cpw -pw %s %s", quoteArg(acct.Password), quoteArg(acct.Name))); err != nil {
+			if err := a.realm.changePassword(ctx, acct.Name, acct.Password, nil); err != nil {
 				return err
 			}
 		}

@@ -3,11 +3,11 @@ package lab
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -151,65 +151,81 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-var (
-	realmRE = regexp.MustCompile(`^[A-Z0-9][A-Z0-9.-]*$`)
-	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$`)
-	userRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-)
-
-// Validate says which field is wrong and how to fix it.
+// Validate says which fields are wrong and how to fix them, all at once.
+// Every name that reaches the KDC is checked against AD's and MIT's rules
+// (names.go); passwords may hold any printable character.
 func (c *Config) Validate() error {
-	switch {
-	case !realmRE.MatchString(c.Realm):
-		return fmt.Errorf("realm %q: use upper-case letters, digits, dots and dashes, e.g. %s", c.Realm, DefaultRealm)
-	case !nameRE.MatchString(c.FQDN):
-		return fmt.Errorf("fqdn %q: use a dotted DNS name, e.g. %s", c.FQDN, DefaultFQDN)
-	case !userRE.MatchString(c.ServiceAccount):
-		return fmt.Errorf("service_account %q: use letters, digits, '.', '_' or '-'", c.ServiceAccount)
-	case c.KDCPort < 0 || c.KDCPort > 65535:
-		return fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort)
-	case c.LB.Mode != "terminate" && c.LB.Mode != "passthrough" && c.LB.Mode != "reencrypt":
-		return fmt.Errorf("lb.mode %q: use terminate, passthrough or reencrypt", c.LB.Mode)
-	case c.LB.ProxyProtocol != "" && c.LB.ProxyProtocol != "v1" && c.LB.ProxyProtocol != "v2":
-		return fmt.Errorf("lb.proxy_protocol %q: use v1, v2, or nothing for none", c.LB.ProxyProtocol)
-	case c.LB.Health != "" && c.LB.Health != "tcp" && c.LB.Health != "http":
-		return fmt.Errorf("lb.health %q: use http or tcp", c.LB.Health)
-	case c.LB.Health == "http" && c.LB.Mode == "passthrough":
-		return fmt.Errorf("lb.health http: in passthrough the hosts speak TLS, which the LB's HTTP check does not: use tcp, or lb.mode reencrypt")
+	errs := []error{
+		checkRealm("realm", c.Realm),
+		checkFQDN("fqdn", c.FQDN),
+		checkAccountName("service_account", c.ServiceAccount, KindService),
+		validateUsers(c.Users, c.ServiceAccount),
+		validateBackends(c.Backends),
+		c.LB.validate(),
 	}
-	if (c.LB.Cert == "") != (c.LB.Key == "") {
-		return fmt.Errorf("lb.cert and lb.key: give both files, or neither to use the lab CA")
+	if c.ServicePassword != "" {
+		errs = append(errs, checkPassword("service_password", c.ServicePassword))
 	}
-	if _, _, err := net.SplitHostPort(c.LB.Listen); err != nil {
-		return fmt.Errorf("lb.listen %q: use host:port, e.g. %s", c.LB.Listen, DefaultListen)
+	if c.KDCPort < 0 || c.KDCPort > 65535 {
+		errs = append(errs, fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort))
 	}
-	if err := validateUsers(c.Users); err != nil {
-		return err
-	}
-	return validateBackends(c.Backends)
+	return errors.Join(errs...)
 }
 
-func validateUsers(users []User) error {
-	for i, u := range users {
-		if !userRE.MatchString(u.Name) {
-			return fmt.Errorf("users[%d].name %q: use letters, digits, '.', '_' or '-'", i, u.Name)
-		}
+func (l *LBConfig) validate() error {
+	var errs []error
+	switch {
+	case l.Mode != "terminate" && l.Mode != "passthrough" && l.Mode != "reencrypt":
+		errs = append(errs, fmt.Errorf("lb.mode %q: use terminate, passthrough or reencrypt", l.Mode))
+	case l.Health == "http" && l.Mode == "passthrough":
+		errs = append(errs, fmt.Errorf("lb.health http: in passthrough the hosts speak TLS, which the LB's HTTP check does not: use tcp, or lb.mode reencrypt"))
 	}
-	return nil
+	if l.ProxyProtocol != "" && l.ProxyProtocol != "v1" && l.ProxyProtocol != "v2" {
+		errs = append(errs, fmt.Errorf("lb.proxy_protocol %q: use v1, v2, or nothing for none", l.ProxyProtocol))
+	}
+	if l.Health != "" && l.Health != "tcp" && l.Health != "http" {
+		errs = append(errs, fmt.Errorf("lb.health %q: use http or tcp", l.Health))
+	}
+	if (l.Cert == "") != (l.Key == "") {
+		errs = append(errs, fmt.Errorf("lb.cert and lb.key: give both files, or neither to use the lab CA"))
+	}
+	if _, _, err := net.SplitHostPort(l.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("lb.listen %q: use host:port, e.g. %s", l.Listen, DefaultListen))
+	}
+	return errors.Join(errs...)
+}
+
+// validateUsers checks each user's name and password, and that no two
+// accounts share a name (AD compares them case-insensitively).
+func validateUsers(users []User, service string) error {
+	var errs []error
+	seen := map[string]bool{strings.ToLower(service): true}
+	for i, u := range users {
+		at := fmt.Sprintf("users[%d]", i)
+		errs = append(errs, checkAccountName(at+".name", u.Name, KindUser))
+		if u.Password != "" { // "" = <name>-password
+			errs = append(errs, checkPassword(at+".password", u.Password))
+		}
+		if k := strings.ToLower(u.Name); seen[k] {
+			errs = append(errs, fmt.Errorf("%s.name %q: used twice (or by service_account); names must be unique, case-insensitive", at, u.Name))
+		}
+		seen[strings.ToLower(u.Name)] = true
+	}
+	return errors.Join(errs...)
 }
 
 func validateBackends(bs []BackendConfig) error {
+	var errs []error
 	seen := map[string]bool{}
 	for i, b := range bs {
-		if !userRE.MatchString(b.Name) {
-			return fmt.Errorf("backends[%d].name %q: use letters, digits, '.', '_' or '-', e.g. server1", i, b.Name)
+		at := fmt.Sprintf("backends[%d].name", i)
+		errs = append(errs, checkHostName(at, b.Name))
+		if k := strings.ToLower(b.Name); seen[k] {
+			errs = append(errs, fmt.Errorf("%s %q: used twice; names must be unique", at, b.Name))
 		}
-		if seen[b.Name] {
-			return fmt.Errorf("backends[%d].name %q: used twice; names must be unique", i, b.Name)
-		}
-		seen[b.Name] = true
+		seen[strings.ToLower(b.Name)] = true
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // SPN is the service principal name the farm serves, HTTP/<FQDN>.

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 )
 
 // Account kinds in the Directory.
@@ -197,7 +200,7 @@ func (e *NoAccountError) Error() string {
 // held by any account, this one included; without (setspn -A) it adds it
 // anyway, which is how duplicates happen.
 func (d *Directory) AddSPN(spn, account string, check bool) (*Account, error) {
-	if err := validSPN(spn); err != nil {
+	if err := checkSPN("spn", spn); err != nil {
 		return nil, err
 	}
 	a := d.Account(account)
@@ -237,17 +240,48 @@ func (d *Directory) ResetPassword(account, password string) (*Account, error) {
 	if a == nil {
 		return nil, &NoAccountError{Name: account}
 	}
+	if password != "" {
+		if err := checkPassword("password", password); err != nil {
+			return nil, err
+		}
+	}
 	a.Password = or(password, randomPassword())
 	a.KVNO++
 	return a, nil
 }
 
-func validSPN(spn string) error {
-	svc, host, ok := strings.Cut(spn, "/")
-	if !ok || svc == "" || host == "" || strings.ContainsAny(spn, " @\"\\") {
-		return fmt.Errorf("SPN %q: use service/host, e.g. HTTP/sso.krbfarm.localhost", spn)
+// Validate checks everything of the directory that reaches the KDC, all
+// at once, each error naming its path (accounts[2].spns[0]): a
+// directory.json edited by hand is refused before any kadmin request.
+func (d *Directory) Validate() error {
+	errs := []error{checkRealm("realm", d.Realm)}
+	seen := map[string]bool{}
+	for i, a := range d.Accounts {
+		at := fmt.Sprintf("accounts[%d]", i)
+		kind := a.Kind
+		if kind != KindUser && kind != KindService && kind != KindMachine {
+			errs = append(errs, fmt.Errorf("%s.kind %q: use %s, %s or %s", at, a.Kind, KindUser, KindService, KindMachine))
+			kind = KindUser
+		}
+		errs = append(errs, checkAccountName(at+".name", a.Name, kind), checkPassword(at+".password", a.Password))
+		if k := strings.ToLower(a.Name); seen[k] {
+			errs = append(errs, fmt.Errorf("%s.name %q: used twice; account names are unique (case-insensitive)", at, a.Name))
+		} else {
+			seen[k] = true
+		}
+		if a.KVNO < 1 || a.KVNO > 255 {
+			errs = append(errs, fmt.Errorf("%s.kvno %d: use 1-255 (a keytab holds one byte)", at, a.KVNO))
+		}
+		for j, e := range a.Enctypes {
+			if etypeID.EtypeSupported(e) == 0 {
+				errs = append(errs, fmt.Errorf("%s.enctypes[%d] %q: use aes256-cts-hmac-sha1-96, aes128-cts-hmac-sha1-96 or arcfour-hmac", at, j, e))
+			}
+		}
+		for j, spn := range a.SPNs {
+			errs = append(errs, checkSPN(fmt.Sprintf("%s.spns[%d]", at, j), spn))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // directoryPath is where a state dir keeps its directory.

@@ -137,12 +137,10 @@ func (f *Farm) provision(ctx context.Context, t *tools) error {
 	if err := provisionRealm(ctx, f.Realm, randomPassword()); err != nil {
 		return err
 	}
-	var qs []string
 	for _, u := range f.Config.Users {
-		qs = append(qs, fmt.Sprintf("addprinc -pw %s %s", quoteArg(u.Password), u.Name))
-	}
-	if _, err := f.Realm.Kadmin(ctx, qs...); err != nil {
-		return err
+		if err := f.Realm.AddPrincipal(ctx, u.Name, u.Password); err != nil {
+			return err
+		}
 	}
 	d := newDirectory(f.Config)
 	if err := d.Save(f.Dir); err != nil {

@@ -2,8 +2,13 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,12 +24,76 @@ import (
 // held by two accounts is removed, so the KDC answers
 // KDC_ERR_S_PRINCIPAL_UNKNOWN for it, as AD does with a duplicate.
 // Users are left alone: they were made once at provisioning.
+//
+// The whole directory is checked before the first request; principals are
+// added and re-keyed before any is deleted, so a failure midway loses no
+// principal (and Admin.Update restores its snapshot then). A principal
+// whose keys already match (its fingerprint in synced.json) is left alone:
+// each kadmin request is a process of its own.
 func syncKDC(ctx context.Context, r *Realm, d *Directory) error {
-	out, err := r.Kadmin(ctx, "listprincs")
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	have, err := r.Principals(ctx)
 	if err != nil {
 		return err
 	}
-	want := map[string]*Account{} // principal name (no realm) → whose keys
+	want := kdcPrincipals(d)
+	synced, done := loadSynced(r), map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		fp, exists := keyFingerprint(name, want[name]), slices.Contains(have, name)
+		if !exists || synced[name] != fp {
+			if err := rekey(ctx, r, name, want[name], exists); err != nil {
+				return err
+			}
+		}
+		done[name] = fp
+	}
+	for _, name := range have {
+		if want[name] == nil && strings.Contains(name, "/") && !systemPrincipal(name) {
+			if err := r.deletePrincipal(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	return saveSynced(r, done)
+}
+
+// syncedPath holds a fingerprint of the keys syncKDC last gave each
+// principal (0600, beside the database; kdbSnapshot restores it with it).
+func syncedPath(r *Realm) string { return filepath.Join(r.Dir, "synced.json") }
+
+// keyFingerprint identifies the keys principal name gets from a.
+func keyFingerprint(name string, a *Account) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s", name, a.Password, a.KVNO, strings.Join(a.Enctypes, ","))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// loadSynced reads synced.json; missing or unreadable means "nothing known
+// to be in sync", so everything is re-keyed.
+func loadSynced(r *Realm) map[string]string {
+	m := map[string]string{}
+	if b, err := os.ReadFile(syncedPath(r)); err == nil {
+		if json.Unmarshal(b, &m) != nil {
+			return map[string]string{}
+		}
+	}
+	return m
+}
+
+func saveSynced(r *Realm, m map[string]string) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(syncedPath(r), b, 0o600)
+}
+
+// kdcPrincipals maps each principal the directory makes (no realm) to the
+// account whose keys it has.
+func kdcPrincipals(d *Directory) map[string]*Account {
+	want := map[string]*Account{}
 	for _, a := range d.Accounts {
 		if a.Kind != KindUser {
 			want[a.Name] = a
@@ -35,24 +104,18 @@ func syncKDC(ctx context.Context, r *Realm, d *Directory) error {
 			want[spnPrincipal(spn)] = hs[0]
 		}
 	}
-	var qs []string
-	for _, line := range strings.Split(out, "\n") {
-		p := strings.TrimSpace(line)
-		if strings.ContainsAny(p, " \t") || !strings.HasSuffix(p, "@"+r.Name) {
-			continue // kadmin.local's banner and prompts
-		}
-		name := strings.TrimSuffix(p, "@"+r.Name)
-		if want[name] != nil || (strings.Contains(name, "/") && !systemPrincipal(name)) {
-			qs = append(qs, "delprinc -force "+quoteArg(name))
-		}
+	return want
+}
+
+// rekey gives principal name a's keys at a's kvno, creating it if needed.
+func rekey(ctx context.Context, r *Realm, name string, a *Account, exists bool) error {
+	if !exists {
+		return r.addPrincipal(ctx, name, a.Password, a.Enctypes, a.KVNO)
 	}
-	for name, a := range want {
-		qs = append(qs,
-			fmt.Sprintf("addprinc -pw %s -e %s %s", quoteArg(a.Password), quoteArg(kdcEnctypes(a.Enctypes)), quoteArg(name)),
-			fmt.Sprintf("modprinc -kvno %d %s", a.KVNO, quoteArg(name)))
+	if err := r.changePassword(ctx, name, a.Password, a.Enctypes); err != nil {
+		return err
 	}
-	_, err = r.Kadmin(ctx, qs...)
-	return err
+	return r.setKVNO(ctx, name, a.KVNO)
 }
 
 // spnPrincipal is the MIT principal for an SPN: service part as written

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 )
@@ -25,6 +26,9 @@ type Realm struct {
 
 	tools *tools
 	kdc   *process
+	// changes counts the kadmin requests that change the database, so a
+	// snapshot knows whether it has anything to restore.
+	changes atomic.Int64
 }
 
 const kdcConfTmpl = `# Written by krbfarm: the lab KDC's configuration.
@@ -133,42 +137,6 @@ func (r *Realm) run(ctx context.Context, prog string, stdin []byte, args ...stri
 	return string(out), nil
 }
 
-// Kadmin runs kadmin.local queries against the realm's database, in one
-// process. kadmin.local prints errors but exits 0, so its output is checked.
-func (r *Realm) Kadmin(ctx context.Context, queries ...string) (string, error) {
-	script := strings.Join(queries, "\n") + "\n"
-	out, err := r.run(ctx, r.tools.Kadmin, []byte(script), "-r", r.Name)
-	if err != nil {
-		return out, err
-	}
-	for _, bad := range []string{"while ", "does not exist", "usage:", "Usage:", "Unknown request"} {
-		if strings.Contains(out, bad) {
-			return out, fmt.Errorf("kadmin.local: %s", firstLineWith(out, bad))
-		}
-	}
-	return out, nil
-}
-
-// AddPrincipal creates name with a key derived from password.
-func (r *Realm) AddPrincipal(ctx context.Context, name, password string) error {
-	_, err := r.Kadmin(ctx, fmt.Sprintf("addprinc -pw %s %s", quoteArg(password), name))
-	return err
-}
-
-// ExportKeytab writes the current keys of the principals to path (mode
-// 0600) without changing them, as ktpass or a keytab handed to each host.
-func (r *Realm) ExportKeytab(ctx context.Context, path string, principals ...string) error {
-	os.Remove(path) // ktadd appends; a keytab is written whole here
-	var qs []string
-	for _, p := range principals {
-		qs = append(qs, fmt.Sprintf("ktadd -norandkey -k %s %s", path, p))
-	}
-	if _, err := r.Kadmin(ctx, qs...); err != nil {
-		return err
-	}
-	return os.Chmod(path, 0o600)
-}
-
 // Start runs krb5kdc in the foreground (-n) and waits for its "starting..."
 // line, as MIT's own test harness does, instead of sleeping.
 func (r *Realm) Start(ctx context.Context) error {
@@ -201,19 +169,6 @@ func (r *Realm) Stop() error {
 		return nil
 	}
 	return r.kdc.Stop(3 * time.Second)
-}
-
-func quoteArg(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-func firstLineWith(out, sub string) string {
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, sub) {
-			return strings.TrimSpace(l)
-		}
-	}
-	return sub
 }
 
 func indent(s string) string {

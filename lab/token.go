@@ -8,15 +8,25 @@ import (
 
 // AddUser creates a user account with password, a member of groups
 // security groups (New-ADUser, then Add-ADGroupMember for each group): its
-// service tickets carry the groups' SIDs.
+// service tickets carry the groups' SIDs. name must follow sAMAccountName
+// rules and password hold no control character; an account of that name
+// (case-insensitive, as AD) must not exist.
 func (a *Admin) AddUser(ctx context.Context, name, password string, groups int) error {
-	if err := a.realm.AddPrincipal(ctx, quoteArg(name), password); err != nil {
-		return fmt.Errorf("add user %s: %w", name, err)
+	if err := checkAccountName("name", name, KindUser); err != nil {
+		return err // before the password, which may be made from the name
+	}
+	if err := checkPassword("password", password); err != nil {
+		return err
+	}
+	if groups < 0 {
+		return fmt.Errorf("groups %d: want 0 or more", groups)
 	}
 	return a.Update(ctx, func(d *Directory) error {
 		if acct := d.Account(name); acct != nil {
-			acct.Password, acct.Groups = password, groups
-			return nil
+			return fmt.Errorf("add user %s: %s already exists", name, d.Qualified(acct))
+		}
+		if err := a.realm.AddPrincipal(ctx, name, password); err != nil {
+			return fmt.Errorf("add user %s: %w", name, err)
 		}
 		d.Accounts = append(d.Accounts, &Account{Name: name, Kind: KindUser, Password: password, KVNO: 1,
 			Enctypes: defaultEnctypes, Groups: groups})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,6 +25,22 @@ func (sf *stateFlags) admin() (*lab.Admin, error) {
 		return nil, &exitError{code: 2, err: err}
 	}
 	return a, nil
+}
+
+// refusedInput gives a name or password the lab refused exit status 2, as
+// a usage error, and names the argument or flag it came from (fields maps
+// the library's field names to the CLI's).
+func refusedInput(err error, fields map[string]string) error {
+	var ne *lab.NameError
+	if !errors.As(err, &ne) {
+		return err
+	}
+	if f, ok := fields[ne.Field]; ok && err.Error() == ne.Error() {
+		renamed := *ne
+		renamed.Field = f
+		err = &renamed
+	}
+	return &exitError{code: 2, err: err}
 }
 
 func newAccountCmd() *cobra.Command {
@@ -80,7 +97,7 @@ follows by itself; hosts using a shared account keep the old key until
 			}
 			acct, err := a.ResetPassword(cmd.Context(), args[0], password)
 			if err != nil {
-				return err
+				return refusedInput(err, map[string]string{"password": "--password"})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: password reset, kvno now %d\n", acct.Name, acct.KVNO)
 			return nil

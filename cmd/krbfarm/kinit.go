@@ -84,7 +84,7 @@ MaxFieldLength. Log in with 'krbfarm kinit USER' for curl and browsers.`,
 				password = args[0] + "-password"
 			}
 			if err := a.AddUser(cmd.Context(), args[0], password, groups); err != nil {
-				return err
+				return refusedInput(err, map[string]string{"name": "USER", "password": "--password"})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s added, member of %d groups; password %s\n", args[0], a.Info.Realm, groups, password)
 			return nil

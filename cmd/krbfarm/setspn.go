@@ -40,7 +40,7 @@ func newSetspnCmd() *cobra.Command {
 					return fmt.Errorf("usage: setspn -D SPN ACCOUNT")
 				}
 				if err := adm.DeleteSPN(cmd.Context(), args[0], args[1]); err != nil {
-					return err
+					return refusedInput(err, map[string]string{"spn": "SPN"})
 				}
 				fmt.Fprintf(out, "Unregistering ServicePrincipalNames from %s\n\t%s\nUpdated object\n", args[1], args[0])
 				return nil
@@ -86,7 +86,7 @@ func setspnAdd(cmd *cobra.Command, adm *lab.Admin, args []string, check bool) er
 		return &exitError{code: 1, err: errors.New("duplicate SPN found, aborting operation")}
 	}
 	if err != nil {
-		return err
+		return refusedInput(err, map[string]string{"spn": "SPN"})
 	}
 	fmt.Fprintf(out, "Registering ServicePrincipalNames for %s\n\t%s\nUpdated object\n", args[1], args[0])
 	return nil
