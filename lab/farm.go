@@ -101,8 +101,9 @@ func (f *Farm) start(ctx context.Context) error {
 	return f.writeInfo()
 }
 
-// prepareDir creates the state directory, or a temporary one, and locks it
-// so that two farms never share one.
+// prepareDir creates the state directory, or a temporary one, checks that
+// no other user can change it (SecureStateDir), and locks it so that two
+// farms never share one.
 func (f *Farm) prepareDir() error {
 	f.keepDir = f.Config.StateDir != ""
 	if !f.keepDir {
@@ -112,12 +113,15 @@ func (f *Farm) prepareDir() error {
 		}
 		f.Config.StateDir = d
 	}
-	dir, err := filepath.Abs(f.Config.StateDir)
+	if err := os.MkdirAll(f.Config.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	dir, err := SecureStateDir(f.Config.StateDir)
 	if err != nil {
 		return err
 	}
 	f.Dir = dir
-	for _, sub := range []string{"", "logs", "hosts", "tls"} {
+	for _, sub := range []string{"logs", "hosts", "tls"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return fmt.Errorf("state dir: %w", err)
 		}
