@@ -29,6 +29,7 @@ type Farm struct {
 	ca       *tlsterm.CA
 	log      *zap.Logger
 	progress func(step string, took time.Duration)
+	onExit   func(ChildExit)
 	keepDir  bool
 	lock     *os.File
 	lbDone   chan error
@@ -62,6 +63,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Farm, error) {
 		return nil, err
 	}
 	f := &Farm{Config: cfg, log: zap.NewNop(), progress: func(string, time.Duration) {}}
+	f.onExit = f.logChildExit
 	for _, o := range opts {
 		o(f)
 	}
@@ -158,7 +160,11 @@ func (f *Farm) provision(ctx context.Context, t *tools) error {
 }
 
 func (f *Farm) startKDC(ctx context.Context, _ *tools) error {
-	return f.Realm.Start(ctx)
+	if err := f.Realm.Start(ctx); err != nil {
+		return err
+	}
+	f.watchKDC()
+	return nil
 }
 
 // kdcPort returns the port asked for after checking it is free, or a free
