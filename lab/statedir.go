@@ -26,9 +26,10 @@ type UnsafePathError struct {
 
 func (e *UnsafePathError) Error() string {
 	me := os.Geteuid()
-	return fmt.Sprintf("refusing state dir %s: %s is %s (owner %s, mode %s; you are %s): "+
-		"another user could plant a CA, keys or the env file you source there. "+
-		"Fix: %s, or use a fresh one: --state \"$(mktemp -d)\"",
+	return fmt.Sprintf("refusing state dir %s: %s is %s (owner %s, mode %s; you are %s)\n"+
+		"  Another user could plant a CA, keys or the env file you source there.\n"+
+		"  Fix: %s\n"+
+		"  Or start a farm in a fresh one: --state \"$(mktemp -d)\"",
 		e.StateDir, e.Path, e.Reason, userName(e.UID), e.Mode, userName(me), e.fix(me))
 }
 
@@ -36,9 +37,9 @@ func (e *UnsafePathError) Error() string {
 func (e *UnsafePathError) fix(me int) string {
 	switch {
 	case e.Mode&fs.ModeSymlink != 0:
-		return fmt.Sprintf("remove the link %s (krbfarm makes no links in its state)", e.Path)
+		return fmt.Sprintf("remove the link %s (krbfarm makes no links in its state).", e.Path)
 	case e.UID != me:
-		return fmt.Sprintf("if you did not make %s, delete it; if it is yours, chown -R %d %s && chmod -R go-w %s && chmod 700 %s",
+		return fmt.Sprintf("if you did not make %s, do not use it; if it is yours: chown -R %d %s && chmod -R go-w %s && chmod 700 %s",
 			e.StateDir, me, e.StateDir, e.StateDir, e.StateDir)
 	default:
 		return fmt.Sprintf("chmod -R go-w %s && chmod 700 %s", e.StateDir, e.StateDir)
