@@ -29,6 +29,7 @@ type Farm struct {
 	ca       *tlsterm.CA
 	log      *zap.Logger
 	progress func(step string, took time.Duration)
+	onExit   func(ChildExit)
 	keepDir  bool
 	lock     *os.File
 	lbDone   chan error
@@ -62,6 +63,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Farm, error) {
 		return nil, err
 	}
 	f := &Farm{Config: cfg, log: zap.NewNop(), progress: func(string, time.Duration) {}}
+	f.onExit = f.logChildExit
 	for _, o := range opts {
 		o(f)
 	}
@@ -101,8 +103,9 @@ func (f *Farm) start(ctx context.Context) error {
 	return f.writeInfo()
 }
 
-// prepareDir creates the state directory, or a temporary one, and locks it
-// so that two farms never share one.
+// prepareDir creates the state directory, or a temporary one, checks that
+// no other user can change it (SecureStateDir), and locks it so that two
+// farms never share one.
 func (f *Farm) prepareDir() error {
 	f.keepDir = f.Config.StateDir != ""
 	if !f.keepDir {
@@ -112,12 +115,15 @@ func (f *Farm) prepareDir() error {
 		}
 		f.Config.StateDir = d
 	}
-	dir, err := filepath.Abs(f.Config.StateDir)
+	if err := os.MkdirAll(f.Config.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	dir, err := SecureStateDir(f.Config.StateDir)
 	if err != nil {
 		return err
 	}
 	f.Dir = dir
-	for _, sub := range []string{"", "logs", "hosts", "tls"} {
+	for _, sub := range []string{"logs", "hosts", "tls"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return fmt.Errorf("state dir: %w", err)
 		}
@@ -152,7 +158,11 @@ func (f *Farm) provision(ctx context.Context, t *tools) error {
 }
 
 func (f *Farm) startKDC(ctx context.Context, _ *tools) error {
-	return f.Realm.Start(ctx)
+	if err := f.Realm.Start(ctx); err != nil {
+		return err
+	}
+	f.watchKDC()
+	return nil
 }
 
 // kdcPort returns the port asked for after checking it is free, or a free

@@ -33,9 +33,10 @@ type Host struct {
 	LogPath string // its structured log (zap JSON)
 	TLS     bool   // serves HTTPS itself (LB in passthrough mode)
 
-	exe  string
-	ca   *x509.CertPool
-	proc *process
+	exe    string
+	ca     *x509.CertPool
+	proc   *process
+	onExit func(ChildExit) // told if the process ends unasked; nil = no one
 }
 
 // writeConfig writes the host's backend.yaml.
@@ -71,7 +72,13 @@ func (h *Host) start(ctx context.Context) error {
 	}
 	f.Close()
 	h.proc = p
-	return h.waitHealthy(ctx)
+	if err := h.waitHealthy(ctx); err != nil {
+		return err // a death during start-up is this error, not a report
+	}
+	if h.onExit != nil {
+		p.notifyExit(h.onExit)
+	}
+	return nil
 }
 
 // waitHealthy asks /healthz once, with a deadline; connections queue on the

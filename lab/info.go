@@ -2,7 +2,9 @@ package lab
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,19 +98,40 @@ func (in Info) Env() string {
 	return b.String()
 }
 
-// ReadInfo reads the farm.json of a running farm's state directory.
+// ReadInfo reads the farm.json of a running farm's state directory, after
+// checking that no other user can change that directory (SecureStateDir):
+// the commands that act on a running farm trust the paths it names.
 func ReadInfo(stateDir string) (Info, error) {
 	var in Info
-	b, err := os.ReadFile(filepath.Join(stateDir, "farm.json"))
+	dir, err := SecureStateDir(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return in, fmt.Errorf("no running farm in %s (%w): start one with `krbfarm up --state %s`", stateDir, err, stateDir)
+	}
+	if err != nil {
+		return in, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "farm.json"))
 	if err != nil {
 		return in, fmt.Errorf("no running farm in %s (%w): start one with `krbfarm up --state %s`", stateDir, err, stateDir)
 	}
 	return in, json.Unmarshal(b, &in)
 }
 
+// writeAtomic writes path through a fresh temporary file created with
+// mode, so a leftover temporary file cannot lend the result its mode.
 func writeAtomic(path string, b []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -27,6 +28,11 @@ type process struct {
 	drained chan struct{}  // closed when the output pipe reached EOF (or at once if none)
 	waitErr error
 	once    sync.Once
+
+	stopping atomic.Bool // Stop or Kill was called: the exit is expected
+	mu       sync.Mutex  // guards onExit and exited
+	onExit   func(ChildExit)
+	exited   bool
 }
 
 // startProcess starts cmd with its output appended to logPath. If readyLine
@@ -107,7 +113,41 @@ func (p *process) wait(logf *os.File, pipeW io.Closer) {
 	}
 	t.Stop()
 	logf.Close()
+	p.mu.Lock()
+	p.exited = true
+	fn := p.onExit
+	p.mu.Unlock()
+	if fn != nil && !p.stopping.Load() {
+		fn(p.exit())
+	}
 	close(p.done)
+}
+
+// notifyExit calls fn once if the child ends without Stop or Kill, or at
+// once if it already has. fn runs before Done is closed, so it must not
+// block nor stop the child's owner.
+func (p *process) notifyExit(fn func(ChildExit)) {
+	p.mu.Lock()
+	p.onExit = fn
+	exited := p.exited
+	p.mu.Unlock()
+	if exited && !p.stopping.Load() {
+		fn(p.exit())
+	}
+}
+
+// exit describes how the child ended; call it once it has.
+func (p *process) exit() ChildExit {
+	ex := ChildExit{Name: p.name, PID: p.PID(), Code: -1, LogPath: p.logPath, Tail: p.tail(exitTailLines)}
+	ex.Status = fmt.Sprint(p.waitErr)
+	if st := p.cmd.ProcessState; st != nil {
+		ex.Status = st.String()
+		ex.Code = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			ex.Signal = ws.Signal()
+		}
+	}
+	return ex
 }
 
 // PID is the child's process ID.
@@ -135,6 +175,7 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 // Stop asks the child to end (SIGTERM, and its stdin closed) and kills it
 // if it has not ended within grace. Safe to call more than once.
 func (p *process) Stop(grace time.Duration) error {
+	p.stopping.Store(true)
 	p.once.Do(func() {
 		p.stdin.Close()
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -152,6 +193,7 @@ func (p *process) Stop(grace time.Duration) error {
 
 // Kill ends the child at once, as a crashed host would, and waits for it.
 func (p *process) Kill() {
+	p.stopping.Store(true)
 	p.cmd.Process.Kill()
 	<-p.done
 }

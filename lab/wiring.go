@@ -89,6 +89,7 @@ func (f *Farm) startHosts(ctx context.Context, _ *tools) error {
 	for _, b := range f.Config.Backends {
 		h := newHost(f.Dir, b.Name, exe)
 		h.TLS = hostTLS
+		f.watchHost(h)
 		if f.Config.LB.Cert == "" {
 			h.ca = f.ca.CertPool()
 		}

@@ -35,9 +35,12 @@ type CA struct {
 }
 
 // NewCA loads the CA from certFile and keyFile when both exist, and
-// otherwise creates a new one and writes the certificate (mode 0644) and the
-// key (mode 0600) there. If only one of the two files exists it fails rather
-// than overwrite it.
+// otherwise creates a new one and writes the certificate and the key there
+// (mode 0600). If only one of the two files exists it fails rather than
+// overwrite it. It reuses a CA only if this user owns both files, no one
+// else can write them and no one else can read the key: otherwise another
+// user may hold the key of a CA that browsers are told to trust, and it
+// fails with an *UnsafeCAFileError.
 func NewCA(certFile, keyFile string) (*CA, error) {
 	certOK, err := exists(certFile)
 	if err != nil {
@@ -154,6 +157,12 @@ func leafTemplate(names []string) (*x509.Certificate, error) {
 }
 
 func loadCA(certFile, keyFile string) (*CA, error) {
+	if err := checkCAFile(certFile, 0o022); err != nil {
+		return nil, err
+	}
+	if err := checkCAFile(keyFile, 0o077); err != nil {
+		return nil, err
+	}
 	cert, err := readCert(certFile)
 	if err != nil {
 		return nil, err
@@ -232,7 +241,7 @@ func writePair(certDER []byte, key *ecdsa.PrivateKey, certFile, keyFile string) 
 		return err
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER})
-	return writeFile(certFile, certPEM, 0o644)
+	return writeFile(certFile, certPEM, 0o600)
 }
 
 // writeFile replaces file atomically: a temporary file in the same folder,

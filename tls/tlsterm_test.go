@@ -148,7 +148,7 @@ func TestReloadCA(t *testing.T) {
 
 func TestFileModes(t *testing.T) {
 	_, f := newLab(t)
-	want := map[string]fs.FileMode{f.caKey: 0o600, f.key: 0o600, f.caCert: 0o644, f.cert: 0o644}
+	want := map[string]fs.FileMode{f.caKey: 0o600, f.key: 0o600, f.caCert: 0o600, f.cert: 0o600}
 	for file, mode := range want {
 		st, err := os.Stat(file)
 		if err != nil {

@@ -36,9 +36,9 @@ Security and System logs of an IIS farm: 4624 (logon: user, package Kerberos
 or NTLM), 4625 (failed logon: NTSTATUS status/sub-status and the Kerberos
 error, e.g. 0xC0000133 KRB_AP_ERR_SKEW for clock skew) and 5021 (the app pool
 identity lacks the batch logon right). Times are each host's own clock.`,
-		Example: `  krbfarm events --state /tmp/farm
-  krbfarm events --state /tmp/farm --host server2 --follow
-  krbfarm events --state /tmp/farm -o json | jq .`,
+		Example: `  krbfarm events --state DIR
+  krbfarm events --state DIR --host server2 --follow
+  krbfarm events --state DIR -o json | jq .`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {

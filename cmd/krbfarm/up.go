@@ -47,7 +47,9 @@ func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error
 	log := newLogger(false, zap.WarnLevel)
 	begin := time.Now()
 	fmt.Fprintf(out, "krbfarm: starting a farm in %s\n", cfg.StateDir)
-	farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(log), lab.WithProgress(progressTo(out)))
+	kdcGone := make(chan lab.ChildExit, 1)
+	farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(log), lab.WithProgress(progressTo(out)),
+		lab.WithChildExit(reportExit(cmd.ErrOrStderr(), kdcGone)))
 	if err != nil {
 		return err
 	}
@@ -59,13 +61,37 @@ func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error
 		}
 	}
 	printUsage(out, farm.Info())
-	<-cmd.Context().Done()
+	select {
+	case <-cmd.Context().Done():
+	case ex := <-kdcGone:
+		farm.Close()
+		return fmt.Errorf("the KDC (pid %d) died (%s), so no one can get a ticket: farm stopped; state kept in %s", ex.PID, ex.Status, farm.Dir)
+	}
 	fmt.Fprintf(out, "\nkrbfarm: stopping (KDC pid %d, hosts %v)\n", farm.Realm.PID(), hostPIDs(farm))
 	if err := farm.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "krbfarm: stopped; state kept in", farm.Dir)
 	return nil
+}
+
+// reportExit tells the user, on errOut, of a child that died. A host's
+// death leaves the farm running, as a crashed server leaves a real farm:
+// the load balancer's health check takes it out of rotation. The KDC's
+// death is sent to kdcGone, on which up stops the farm.
+func reportExit(errOut io.Writer, kdcGone chan<- lab.ChildExit) func(lab.ChildExit) {
+	return func(ex lab.ChildExit) {
+		fmt.Fprintf(errOut, "\nkrbfarm: %s\n", ex)
+		if !ex.KDC() {
+			fmt.Fprintf(errOut, "krbfarm: the rest of the farm keeps running; the load balancer's health check takes %s out of rotation. Ctrl-C stops the farm.\n", ex.Host)
+			return
+		}
+		fmt.Fprintln(errOut, "krbfarm: without its KDC the farm is useless: stopping it.")
+		select {
+		case kdcGone <- ex:
+		default:
+		}
+	}
 }
 
 func progressTo(out io.Writer) func(string, time.Duration) {
