@@ -50,7 +50,7 @@ func testFDExhaustion(t *testing.T, engine string) {
 	serve(be, func(c net.Conn) { io.Copy(c, c) })
 	child := startFDChild(t, engine, be.Addr().String())
 	var clients []net.Conn
-	defer func() {
+	defer func() { // on a failure midway; closing twice is harmless
 		for _, c := range clients {
 			c.Close()
 		}
@@ -67,8 +67,7 @@ func testFDExhaustion(t *testing.T, engine string) {
 	for _, c := range clients {
 		c.Close()
 	}
-	clients = nil
-	st := child.waitIdle(t)
+	st := child.waitIdle(t, uint64(len(clients)))
 	if logs := child.log.String(); strings.Contains(logs, "backend down") {
 		t.Errorf("the backend was marked down for the balancer's own fd limit:\n%s", logs)
 	}
@@ -161,8 +160,9 @@ func (c *fdChild) get(t *testing.T, path string) string {
 	}
 }
 
-// waitIdle polls /status until no client connection is open.
-func (c *fdChild) waitIdle(t *testing.T) Status {
+// waitIdle polls /status until the balancer has accepted n clients (the
+// backlog is empty) and none is open.
+func (c *fdChild) waitIdle(t *testing.T, n uint64) Status {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -170,11 +170,11 @@ func (c *fdChild) waitIdle(t *testing.T) Status {
 		if err := json.Unmarshal([]byte(c.get(t, "/status")), &st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Active == 0 {
+		if st.Active == 0 && st.Total >= n {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still %d connections open after %v", st.Active, waitLimit)
+			t.Fatalf("after %v: %d of %d clients accepted, %d open; want all, none", waitLimit, st.Total, n, st.Active)
 		}
 		time.Sleep(20 * time.Millisecond) // polling, bounded by deadline
 	}
