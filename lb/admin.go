@@ -17,18 +17,25 @@ import (
 
 // Status is the balancer's state as GET /status shows it.
 type Status struct {
-	Addr     string          `json:"addr"` // the front door; "" before Serve
-	Mode     string          `json:"mode"`
-	Balance  string          `json:"balance"`
-	Active   int64           `json:"active"` // client connections open now
-	Total    uint64          `json:"total"`  // client connections accepted since start
-	Backends []BackendStatus `json:"backends"`
+	Addr    string `json:"addr"` // the front door; "" before Serve
+	Mode    string `json:"mode"`
+	Balance string `json:"balance"`
+	Active  int64  `json:"active"` // client connections open now
+	Total   uint64 `json:"total"`  // client connections accepted since start
+	// FDExhausted counts accepts, backend sockets and health checks that
+	// failed because the balancer had no file descriptor left (EMFILE,
+	// ENFILE): its own limit, never counted against a backend.
+	FDExhausted uint64          `json:"fd_exhausted"`
+	Backends    []BackendStatus `json:"backends"`
 }
 
 // FullStatus reports the balancer and each backend.
 func (s *Server) FullStatus() Status {
 	st := Status{Mode: s.cfg.Mode, Balance: s.pool.gen.Load().balance,
 		Active: s.active.Load(), Total: s.accepted.Load(), Backends: s.Status()}
+	for op := range fdOps {
+		st.FDExhausted += s.fd.total(op)
+	}
 	if a := s.Addr(); a != nil {
 		st.Addr = a.String()
 	}
@@ -97,10 +104,11 @@ var (
 	descBBytes   = prometheus.NewDesc("krbfarm_lb_backend_bytes_total", "Bytes proxied, counted when each connection ends; direction in is client to backend.", []string{"backend", "direction"}, nil)
 	descActive   = prometheus.NewDesc("krbfarm_lb_connections_active", "Client connections open now.", nil, nil)
 	descAccepted = prometheus.NewDesc("krbfarm_lb_connections_total", "Client connections accepted since start.", nil, nil)
+	descFD       = prometheus.NewDesc("krbfarm_lb_fd_exhausted_total", "Operations that failed because the balancer had no file descriptor left (EMFILE, ENFILE); op is accept, dial, health or pipe. Never counted against a backend.", []string{"op"}, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descBActive, descBTotal, descBFail, descBBytes, descActive, descAccepted} {
+	for _, d := range []*prometheus.Desc{descUp, descBActive, descBTotal, descBFail, descBBytes, descActive, descAccepted, descFD} {
 		ch <- d
 	}
 }
@@ -108,6 +116,9 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(c.s.active.Load()))
 	ch <- prometheus.MustNewConstMetric(descAccepted, prometheus.CounterValue, float64(c.s.accepted.Load()))
+	for op := range fdOps {
+		ch <- prometheus.MustNewConstMetric(descFD, prometheus.CounterValue, float64(c.s.fd.total(op)), fdOpNames[op])
+	}
 	for _, b := range c.s.Status() {
 		up := 0.0
 		if b.Healthy {

@@ -3,8 +3,11 @@ package lb
 import (
 	"io"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // BenchmarkProxy measures passthrough throughput over loopback: one
@@ -140,4 +143,48 @@ func BenchmarkPingPong(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkConnectLogged is BenchmarkConnectParallel with zap's
+// production JSON logger writing to a file, as `krbfarm lb` writes to a
+// redirected stderr: one "connection closed" line per connection
+// (unsampled, what krbfarm does) against zap's default sampling (100 a
+// second, then 1 in 100), to price the line.
+func BenchmarkConnectLogged(b *testing.B) {
+	for _, sampled := range []bool{false, true} {
+		name := "unsampled"
+		if sampled {
+			name = "sampled"
+		}
+		b.Run(name, func(b *testing.B) {
+			zc := zap.NewProductionConfig()
+			if !sampled {
+				zc.Sampling = nil
+			}
+			zc.OutputPaths = []string{filepath.Join(b.TempDir(), "lb.log")}
+			log, err := zc.Build()
+			if err != nil {
+				b.Fatal(err)
+			}
+			be := listen(b)
+			serve(be, func(c net.Conn) {
+				buf := make([]byte, 1)
+				if _, err := c.Read(buf); err == nil {
+					c.Write(buf)
+				}
+			})
+			_, front := startLB(b, Config{Backends: backends(be), Mode: ModePassthrough, Health: Health{Interval: time.Hour}}, nil, log)
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 1)
+				for pb.Next() {
+					if err := oneConn(front, buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

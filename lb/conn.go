@@ -79,16 +79,22 @@ func handshakeReason(err error) string {
 	return "handshake failed"
 }
 
-// logNoBackend is the connection's one line when no backend took it.
+// logNoBackend is the connection's one line when no backend took it:
+// none was left, the server closed, or the balancer had no file
+// descriptor for the backend socket (its own limit, logged with the fix
+// by the fdGuard).
 func (s *Server) logNoBackend(remote zap.Field, start time.Time, err error) {
-	if s.ctx.Err() != nil {
-		s.log.Info("connection closed", remote, zap.String("upstream", ""),
-			zap.Duration("duration", time.Since(start)), zap.String("close", "server closed"))
-		return
+	dur := zap.Duration("duration", time.Since(start))
+	switch {
+	case s.ctx.Err() != nil:
+		s.log.Info("connection closed", remote, zap.String("upstream", ""), dur, zap.String("close", "server closed"))
+	case isFDExhausted(err):
+		s.log.Warn("connection closed", remote, zap.String("upstream", ""), dur,
+			zap.String("close", "fd exhausted"), zap.Error(err))
+	default:
+		s.log.Warn("connection closed", remote, zap.String("upstream", ""), dur,
+			zap.String("close", "no backend"), zap.Error(err))
 	}
-	s.log.Warn("no backend available; client connection closed", remote,
-		zap.String("upstream", ""), zap.Duration("duration", time.Since(start)),
-		zap.String("close", "no backend"), zap.Error(err))
 }
 
 // reason reports why a proxied connection ended, saying so when the

@@ -30,7 +30,8 @@
 //	defer srv.Close()
 //	err = srv.ListenAndServe(ctx) // returns nil once ctx is done or Close is called
 //
-// Each connection ends with one Info log line carrying remote, upstream,
+// Each connection ends with exactly one "connection closed" log line (Info;
+// Warn when no backend took it) carrying remote, upstream,
 // bytes_in, bytes_out, duration and close (why it ended); payloads are never
 // logged. Status reports each backend's health and counters.
 package lb

@@ -116,7 +116,13 @@ func (p *pool) watch(ctx context.Context, g *generation, u *Upstream) {
 		if ctx.Err() != nil {
 			return
 		}
-		p.checked(g, u, err)
+		if isFDExhausted(err) {
+			// Our own limit: the check says nothing of u, so it
+			// counts neither way.
+			p.fd.exhausted(fdOpHealth, err)
+		} else {
+			p.checked(g, u, err)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -103,6 +103,7 @@ type dialFunc func(ctx context.Context, u *Upstream, client, front net.Addr) (ne
 type pool struct {
 	gen  atomic.Pointer[generation]
 	dial dialFunc
+	fd   *fdGuard
 	log  *zap.Logger
 	wg   sync.WaitGroup // health-check loops of every generation
 
@@ -133,8 +134,8 @@ func newGeneration(cfg Config, prev *generation) *generation {
 	return g
 }
 
-func newPool(g *generation, dial dialFunc, log *zap.Logger) *pool {
-	p := &pool{dial: dial, log: log}
+func newPool(g *generation, dial dialFunc, fd *fdGuard, log *zap.Logger) *pool {
+	p := &pool{dial: dial, fd: fd, log: log}
 	p.gen.Store(g)
 	return p
 }
@@ -158,8 +159,13 @@ func (p *pool) connect(ctx context.Context, client, front net.Addr) (net.Conn, *
 			return conn, u, nil
 		}
 		if ctx.Err() != nil {
-			u.active.Add(-1)
+			a.abandon(u)
 			return nil, nil, ctx.Err()
+		}
+		if isFDExhausted(err) { // our limit, not u's fault
+			a.abandon(u)
+			p.fd.exhausted(fdOpDial, err)
+			return nil, nil, fmt.Errorf("connect backend %s: %w", u.Name, err)
 		}
 		a.failed(u, err)
 	}
@@ -206,6 +212,10 @@ func (a *attempt) connected(u *Upstream) {
 		u.dialFails.Store(0)
 	}
 }
+
+// abandon gives back u's slot without blaming u: the connect was cut
+// short by the server or failed for want of a local resource.
+func (a *attempt) abandon(u *Upstream) { u.active.Add(-1) }
 
 // failed gives back u's slot and counts the failure towards its passive
 // ejection.

@@ -1,10 +1,14 @@
 package lb
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"go.uber.org/zap"
 )
 
 // PROXY protocol versions, the values of Config.ProxyProtocol.
@@ -42,12 +46,15 @@ func writeProxyHeader(conn net.Conn, version byte, client, front net.Addr) error
 // or the sender's own when it sends none (a health check). Anyone else's
 // header is refused: the first Read on that connection fails with
 // go-proxyproto's ErrSuperfluousProxyHeader, so a client cannot pose as
-// another address. trusted holds IP addresses and CIDR ranges; entries
-// that parse as neither are ignored (they trust no one); check them first
-// with ValidateTrusted.
+// another address. Each refusal is logged on log (nil: not logged) with
+// the sender's address, at most one line a second (with how many were
+// held back): someone is either attacking or a balancer is missing from
+// trusted. trusted holds IP addresses and CIDR ranges; entries that parse
+// as neither are ignored (they trust no one); check them first with
+// ValidateTrusted.
 //
-//	ln = lb.ProxyListener(ln, []string{"127.0.0.1", "10.0.0.0/24"})
-func ProxyListener(ln net.Listener, trusted []string) net.Listener {
+//	ln = lb.ProxyListener(ln, []string{"127.0.0.1", "10.0.0.0/24"}, log)
+func ProxyListener(ln net.Listener, trusted []string, log *zap.Logger) net.Listener {
 	var ok []string
 	for _, t := range trusted {
 		if ValidateTrusted([]string{t}) == nil {
@@ -55,7 +62,48 @@ func ProxyListener(ln net.Listener, trusted []string) net.Listener {
 		}
 	}
 	policy := proxyproto.MustPolicyFromRanges(ok, proxyproto.USE, proxyproto.REJECT)
-	return &proxyproto.Listener{Listener: ln, ConnPolicy: policy}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &proxyListener{Listener: &proxyproto.Listener{Listener: ln, ConnPolicy: policy}, log: log}
+}
+
+// proxyListener logs the refusals of its go-proxyproto listener.
+type proxyListener struct {
+	net.Listener
+	log   *zap.Logger
+	lines logLimiter
+}
+
+func (l *proxyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &proxyConn{Conn: c, l: l}, nil
+}
+
+// refused logs an untrusted sender's header, rate-limited.
+func (l *proxyListener) refused(sender net.Addr) {
+	if ok, suppressed := l.lines.allow(time.Now()); ok {
+		l.log.Warn("PROXY header from an untrusted sender refused; if it is a load balancer, add its address to proxy_protocol.trusted",
+			zap.Stringer("remote", sender), zap.Uint64("suppressed", suppressed))
+	}
+}
+
+// proxyConn reports its refusal, once.
+type proxyConn struct {
+	net.Conn
+	l    *proxyListener
+	once sync.Once
+}
+
+func (c *proxyConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if errors.Is(err, proxyproto.ErrSuperfluousProxyHeader) {
+		c.once.Do(func() { c.l.refused(c.Conn.RemoteAddr()) })
+	}
+	return n, err
 }
 
 // ValidateTrusted reports the first entry of a ProxyListener's trusted

@@ -105,7 +105,7 @@ func throughWithin(t *testing.T, data []byte, trusted []string, sender net.Addr)
 
 func throughProxyListener(data []byte, trusted []string, sender net.Addr) ([]byte, net.Addr, error) {
 	ch := make(chanListener, 1)
-	ln := ProxyListener(ch, trusted)
+	ln := ProxyListener(ch, trusted, nil)
 	ch <- bytesConn{Reader: bytes.NewReader(data), addr: sender}
 	c, err := ln.Accept()
 	if err != nil {

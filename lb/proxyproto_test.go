@@ -3,6 +3,7 @@ package lb
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -143,7 +144,7 @@ func testProxyListenerTrust(t *testing.T, engine string) {
 		{"untrusted without header", []string{"10.0.0.0/8"}, "x", func(l string) string { return l }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := ProxyListener(listen(t), tc.trusted)
+			ln := ProxyListener(listen(t), tc.trusted, nil)
 			seen := addrEcho(ln)
 			c, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
@@ -158,7 +159,7 @@ func testProxyListenerTrust(t *testing.T, engine string) {
 	}
 	t.Run("through the balancer", func(t *testing.T) {
 		for _, v := range []string{ProxyV1, ProxyV2} {
-			ln := ProxyListener(listen(t), []string{"127.0.0.1"})
+			ln := ProxyListener(listen(t), []string{"127.0.0.1"}, nil)
 			addrEcho(ln)
 			_, front := startLB(t, Config{Mode: ModePassthrough, Engine: engine, Backends: backends(ln), ProxyProtocol: v, Health: Health{Interval: time.Hour}}, nil, nil)
 			c, err := net.Dial("tcp", front)
@@ -179,5 +180,51 @@ func TestValidateTrusted(t *testing.T) {
 	}
 	if err := ValidateTrusted([]string{"127.0.0.1", "lb.example"}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("trusted[1]")) {
 		t.Errorf("bad entry: got %v; want an error naming trusted[1]", err)
+	}
+}
+
+// TestUntrustedProxyHeaderLogged checks that a refused header is logged
+// with the sender's address, once a second at most, saying how many were
+// held back.
+func TestUntrustedProxyHeaderLogged(t *testing.T) {
+	o := newObserved()
+	ch := make(chanListener, 3)
+	ln := ProxyListener(ch, []string{"10.0.0.0/8"}, o.log)
+	sender := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 40001}
+	for range 3 {
+		ch <- bytesConn{Reader: bytes.NewReader([]byte("PROXY TCP4 192.0.2.7 192.0.2.1 4444 443\r\nhi")), addr: sender}
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(c); !errors.Is(err, proxyproto.ErrSuperfluousProxyHeader) {
+			t.Errorf("read: %v; want ErrSuperfluousProxyHeader", err)
+		}
+		c.Close()
+	}
+	lines := o.logs.FilterMessageSnippet("untrusted sender").All()
+	if len(lines) != 1 {
+		t.Fatalf("3 refusals within a second gave %d log lines; want 1", len(lines))
+	}
+	if got := lines[0].ContextMap()["remote"]; got != sender.String() {
+		t.Errorf("remote: got %v; want %v", got, sender)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	var l logLimiter
+	t0 := time.Unix(1000, 0)
+	for i, tc := range []struct {
+		at         time.Duration
+		ok         bool
+		suppressed uint64
+	}{
+		{0, true, 0}, {10 * time.Millisecond, false, 0}, {999 * time.Millisecond, false, 0},
+		{time.Second, true, 2}, {1500 * time.Millisecond, false, 0}, {5 * time.Second, true, 1},
+	} {
+		ok, suppressed := l.allow(t0.Add(tc.at))
+		if ok != tc.ok || suppressed != tc.suppressed {
+			t.Errorf("%d: allow(+%v) = %v, %d; want %v, %d", i, tc.at, ok, suppressed, tc.ok, tc.suppressed)
+		}
 	}
 }

@@ -64,6 +64,12 @@ func (r *relay) dial(l *loop) {
 			return
 		}
 		fd, err := l.connect(u, r.att.g)
+		if isFDExhausted(err) { // our limit, not u's fault
+			r.att.abandon(u)
+			l.e.s.fd.exhausted(fdOpDial, err)
+			r.finish(l, "fd exhausted", err)
+			return
+		}
 		if err == nil {
 			if err = l.register(fd, r); err != nil {
 				unix.Close(fd)
@@ -171,6 +177,9 @@ func (r *relay) run(l *loop) {
 	for d := range r.dirs {
 		m, err := r.pump(l, d)
 		if err != nil {
+			if isFDExhausted(err) {
+				l.e.s.fd.exhausted(fdOpPipe, err)
+			}
 			reason, err := classify(err)
 			r.finish(l, reason, err)
 			return

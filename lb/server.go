@@ -26,7 +26,8 @@ type Server struct {
 	certs   *tlsterm.Certs // the certificates Reload refreshes; nil when New was given tlsConf
 	log     *zap.Logger
 	pool    *pool
-	eng     *engine // the event-loop engine; nil: a goroutine per connection
+	fd      *fdGuard // running out of file descriptors
+	eng     *engine  // the event-loop engine; nil: a goroutine per connection
 	dialer  net.Dialer
 	// proxyVersion is the PROXY header sent to backends: 0 (none), 1 or 2.
 	proxyVersion byte
@@ -97,7 +98,8 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	if cfg.MaxConns > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConns)
 	}
-	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, log)
+	s.fd = &fdGuard{log: log}
+	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, s.fd, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.useEpoll() {
 		s.eng = newEngine(s)
@@ -187,10 +189,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // acceptLoop calls accept, which accepts one connection on ln and starts
-// serving it, until the server stops.
+// serving it, until the server stops. While the process is out of file
+// descriptors it waits, as the fdGuard says, before accepting again.
 func (s *Server) acceptLoop(ln net.Listener, accept func() error) error {
 	var backoff time.Duration
 	for {
+		if d := s.fd.pause(); d > 0 && !s.pause(d) {
+			return nil
+		}
 		if !s.takeSlot() {
 			return nil
 		}
@@ -202,6 +208,10 @@ func (s *Server) acceptLoop(ln net.Listener, accept func() error) error {
 		s.freeSlot()
 		if s.stopping() {
 			return nil
+		}
+		if isFDExhausted(err) {
+			s.fd.exhausted(fdOpAccept, err)
+			continue
 		}
 		if !isTemporary(err) {
 			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)

@@ -59,7 +59,7 @@ func exitCode(err error) int {
 }
 
 // newLogger is a JSON logger on stderr for the long-running components, or
-// a quieter console one for interactive commands.
+// a quieter console one for interactive commands; see loggerConfig.
 func newLogger(json bool, level zapcore.Level) *zap.Logger {
 	log, err := loggerConfig(json, level).Build()
 	if err != nil {
