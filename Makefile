@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/krbfarm
 PKGS    := ./...
 
-.PHONY: all deps build demo up test test-short vet bench authbench gobench clean
+.PHONY: all deps build demo up test test-short vet bench authbench gobench fuzz clean
 
 all: build
 
@@ -42,6 +42,18 @@ bench:
 # libapache2-mod-auth-gssapi when missing); see bench/authbench.sh.
 authbench:
 	bench/authbench.sh
+
+# Every fuzz target, one after another, FUZZTIME each (default 10m), one
+# worker. Go minimises each new input for up to 60 s by default, and shows
+# 0 execs/s meanwhile; a bound in executions keeps the search running.
+FUZZTIME ?= 10m
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x -parallel 1 $$pkg 2>&1 | tail -n 3; \
+	  done; \
+	done
 
 # The Go micro-benchmarks.
 gobench: deps

@@ -61,7 +61,10 @@ func FuzzProxyHeader(f *testing.F) {
 			if trusted {
 				list = []string{"127.0.0.1"}
 			}
-			got, remote, err := throughWithin(t, data, list, sender)
+			// Called inline: a goroutine and a timer per exec made coverage
+			// differ from run to run, and the fuzzer stalled minimising
+			// inputs. bytesConn never blocks, so a read cannot hang.
+			got, remote, err := throughProxyListener(data, list, sender)
 			looksLikeHeader := bytes.HasPrefix(data, []byte("PROXY")) || bytes.HasPrefix(data, []byte("\r\n\r\n"))
 			if !looksLikeHeader && len(data) >= 12 && (err != nil || !bytes.Equal(got, data)) {
 				t.Fatalf("trusted=%v: plain bytes %q came through as %q, %v", trusted, data, got, err)
@@ -80,27 +83,6 @@ func FuzzProxyHeader(f *testing.F) {
 			}
 		}
 	})
-}
-
-// throughWithin is throughProxyListener, failing the test if it hangs.
-func throughWithin(t *testing.T, data []byte, trusted []string, sender net.Addr) ([]byte, net.Addr, error) {
-	type result struct {
-		got    []byte
-		remote net.Addr
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		got, remote, err := throughProxyListener(data, trusted, sender)
-		done <- result{got, remote, err}
-	}()
-	select {
-	case r := <-done:
-		return r.got, r.remote, r.err
-	case <-time.After(5 * time.Second):
-		t.Fatalf("reading %q through ProxyListener(%v) hangs", data, trusted)
-		return nil, nil, nil
-	}
 }
 
 func throughProxyListener(data []byte, trusted []string, sender net.Addr) ([]byte, net.Addr, error) {
