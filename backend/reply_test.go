@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -178,6 +179,25 @@ func TestRefusalHasNoReply(t *testing.T) {
 	for _, h := range got {
 		if strings.Contains(h, " ") {
 			t.Errorf("refused: WWW-Authenticate %q carries a token; want the bare scheme", h)
+		}
+	}
+}
+
+// BenchmarkAcceptMutual is BenchmarkVerify plus the AP-REP: the cost of
+// mutual authentication per logon (compare the two).
+func BenchmarkAcceptMutual(b *testing.B) {
+	kt := newKeytab(b, testSPN, testPass, 2, aes256)
+	v := NewVerifier(Config{SPN: testSPN, Realm: testRealm}, kt, nil)
+	toks := make([]string, b.N)
+	t0 := time.Now().UTC()
+	for i := range toks {
+		toks[i] = mint(b, ticketSpec{kdc: kt, mutual: true, ctime: t0.Add(-time.Duration(i) * time.Microsecond)})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, reply, err := v.Accept(toks[i], "127.0.0.1:1"); err != nil || reply == nil {
+			b.Fatal(err)
 		}
 	}
 }
