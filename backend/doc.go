@@ -3,6 +3,12 @@
 // held in memory, with its own per-site replay cache and a clock that can be
 // skewed, and says exactly why a ticket was refused.
 //
+// A logon is answered with 200 and, as IIS and MIT's
+// gss_accept_sec_context do, "WWW-Authenticate: Negotiate <token>": for
+// SPNEGO a NegTokenResp accept-completed, carrying the AP-REP when the
+// client asked for mutual authentication; for a raw krb5 token the bare
+// AP-REP, when asked (Verifier.Accept returns that token).
+//
 // Every refusal is answered with 401 and one WWW-Authenticate header per
 // provider ("Negotiate", "NTLM"), logged once, at Warn, with the stable keys
 // backend, remote, reason (the Kerberos error name, e.g.

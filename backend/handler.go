@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,13 +63,18 @@ func (s *Site) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 		s.refuse(w, r, malformed("Negotiate is not an enabled provider of this site (providers: %s)", strings.Join(s.cfg.Providers, ", ")))
 		return
 	}
-	id, err := s.verifier.Verify(h, r.RemoteAddr)
+	id, reply, err := s.verifier.Accept(h, r.RemoteAddr)
 	if err != nil {
 		s.refuse(w, r, err)
 		return
 	}
 	s.log.Debug("authenticated", zap.String("remote", r.RemoteAddr), zap.String("user", id.User),
-		zap.Int("kvno", id.KVNO), zap.String("enctype", id.EncType))
+		zap.Int("kvno", id.KVNO), zap.String("enctype", id.EncType), zap.Bool("reply", reply != nil))
+	if reply != nil {
+		// The accept-completed token (the AP-REP for mutual authentication),
+		// as IIS sends it on the 200.
+		w.Header().Set("WWW-Authenticate", ProviderNegotiate+" "+base64.StdEncoding.EncodeToString(reply))
+	}
 	s.loggedOn(w, r, cs, id, "")
 }
 

@@ -10,8 +10,10 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/asn1tools"
+	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/chksumtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -66,6 +68,17 @@ type ticketSpec struct {
 	end   time.Time      // zero = start + 10h
 	ctime time.Time      // authenticator time; zero = now
 	raw   bool           // raw KRB5 GSS token instead of SPNEGO
+	// mutual asks for mutual authentication as MIT and browsers do: AP
+	// option mutual-required and GSS_C_MUTUAL_FLAG.
+	mutual bool
+	subkey int32                   // client subkey's etype; 0 = no subkey
+	mechs  []asn1.ObjectIdentifier // SPNEGO mechTypes; nil = the KRB5 OID
+}
+
+// minted is what the client keeps to check the host's AP-REP.
+type minted struct {
+	session types.EncryptionKey
+	auth    types.Authenticator
 }
 
 func (s ticketSpec) withDefaults(now time.Time) ticketSpec {
@@ -93,6 +106,13 @@ func (s ticketSpec) withDefaults(now time.Time) ticketSpec {
 // mint returns an Authorization header value "Negotiate <base64>".
 func mint(t testing.TB, spec ticketSpec) string {
 	t.Helper()
+	h, _ := mintKeep(t, spec)
+	return h
+}
+
+// mintKeep is mint that also returns the session key and authenticator.
+func mintKeep(t testing.TB, spec ticketSpec) (string, minted) {
+	t.Helper()
 	s := spec.withDefaults(time.Now().UTC())
 	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
 	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, s.spn)
@@ -101,12 +121,28 @@ func mint(t testing.TB, spec ticketSpec) string {
 	if err != nil {
 		t.Fatalf("NewTicket: %v", err)
 	}
-	req, err := messages.NewAPReq(tkt, skey, authenticator(cname, s.ctime))
+	auth := authenticator(cname, s.ctime)
+	if s.mutual {
+		binary.LittleEndian.PutUint32(auth.Cksum.Checksum[20:], 0x32) // mutual|integ|conf
+	}
+	if s.subkey != 0 {
+		et, err := crypto.GetEtype(s.subkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := auth.GenerateSeqNumberAndSubKey(s.subkey, et.GetKeyByteSize()); err != nil {
+			t.Fatalf("subkey: %v", err)
+		}
+	}
+	req, err := messages.NewAPReq(tkt, skey, auth)
 	if err != nil {
 		t.Fatalf("NewAPReq: %v", err)
 	}
-	tok := gssToken(t, &req, s.raw)
-	return "Negotiate " + base64.StdEncoding.EncodeToString(tok)
+	if s.mutual {
+		types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	}
+	tok := gssToken(t, &req, s.raw, s.mechs)
+	return "Negotiate " + base64.StdEncoding.EncodeToString(tok), minted{session: skey, auth: auth}
 }
 
 func authenticator(cname types.PrincipalName, at time.Time) types.Authenticator {
@@ -125,7 +161,8 @@ func authenticator(cname types.PrincipalName, at time.Time) types.Authenticator 
 }
 
 // gssToken wraps an AP-REQ in a KRB5 GSS token, and that in SPNEGO unless raw.
-func gssToken(t testing.TB, req *messages.APReq, raw bool) []byte {
+// mechs are the SPNEGO mechTypes (nil = the KRB5 OID).
+func gssToken(t testing.TB, req *messages.APReq, raw bool, mechs []asn1.ObjectIdentifier) []byte {
 	t.Helper()
 	ab, err := req.Marshal()
 	if err != nil {
@@ -136,7 +173,10 @@ func gssToken(t testing.TB, req *messages.APReq, raw bool) []byte {
 	if raw {
 		return krb5
 	}
-	return spnegoInit(t, []asn1.ObjectIdentifier{oidKRB5()}, krb5)
+	if mechs == nil {
+		mechs = []asn1.ObjectIdentifier{oidKRB5()}
+	}
+	return spnegoInit(t, mechs, krb5)
 }
 
 func spnegoInit(t testing.TB, mechs []asn1.ObjectIdentifier, mech []byte) []byte {

@@ -48,26 +48,57 @@ func isNTLM(b []byte) bool {
 	return len(b) >= len(ntlmSignature) && string(b[:len(ntlmSignature)]) == ntlmSignature
 }
 
+// gssInput is a parsed Negotiate token: the AP-REQ, and how the client
+// wrapped it, which the host's reply mirrors.
+type gssInput struct {
+	req    *messages.APReq
+	spnego bool                  // wrapped in SPNEGO; false: a raw KRB5 token
+	mech   asn1.ObjectIdentifier // SPNEGO NegTokenInit: the client's first mechanism; nil otherwise
+}
+
 // parseAPReq extracts the Kerberos AP-REQ from a GSS token: SPNEGO
 // NegTokenInit, NegTokenResp, or a raw KRB5 token. gokrb5's ASN.1 decoder
 // can panic on hostile input, so a panic becomes MALFORMED_TOKEN.
-func parseAPReq(tok []byte) (req *messages.APReq, err error) {
+func parseAPReq(tok []byte) (in *gssInput, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			req, err = nil, malformed("token could not be decoded (decoder panic: %v)", p)
+			in, err = nil, malformed("token could not be decoded (decoder panic: %v)", p)
 		}
 	}()
 	if isNTLM(tok) {
 		return nil, errNTLM()
 	}
 	if isKRB5Token(tok) {
-		return parseKRB5(tok)
+		req, err := parseKRB5(tok)
+		if err != nil {
+			return nil, err
+		}
+		return &gssInput{req: req}, nil
 	}
-	mech, err := spnegoMechToken(tok)
+	mech, first, err := spnegoMechToken(tok)
 	if err != nil {
 		return nil, err
 	}
-	return parseKRB5(mech)
+	req, err := parseKRB5(mech)
+	if err != nil {
+		return nil, err
+	}
+	return &gssInput{req: req, spnego: true, mech: replyMech(first)}, nil
+}
+
+// replyMech is the supportedMech of the host's answer to a NegTokenInit
+// whose first mechanism is first: that mechanism when it is Kerberos
+// under either OID (Windows offers the MS OID first), so that the client
+// needs no mechListMIC; else the standard Kerberos OID. A NegTokenResp
+// (first nil) gets none: supportedMech is only in the first reply.
+func replyMech(first asn1.ObjectIdentifier) asn1.ObjectIdentifier {
+	switch {
+	case first == nil:
+		return nil
+	case first.Equal(oidMSKRB5()):
+		return oidMSKRB5()
+	}
+	return oidKRB5()
 }
 
 // isKRB5Token reports whether tok is a raw GSS KRB5 token (not SPNEGO):
@@ -86,30 +117,35 @@ func isKRB5Token(tok []byte) bool {
 func oidKRB5() asn1.ObjectIdentifier   { return asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2} }
 func oidMSKRB5() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 2, 840, 48018, 1, 2, 2} }
 
-// spnegoMechToken returns the mechanism token inside a SPNEGO token.
-func spnegoMechToken(tok []byte) ([]byte, error) {
+// spnegoMechToken returns the mechanism token inside a SPNEGO token and,
+// for a NegTokenInit, the client's first mechanism (nil for a NegTokenResp).
+func spnegoMechToken(tok []byte) ([]byte, asn1.ObjectIdentifier, error) {
 	var st spnego.SPNEGOToken
 	if err := st.Unmarshal(tok); err != nil {
-		return nil, malformed("SPNEGO: %v", err)
+		return nil, nil, malformed("SPNEGO: %v", err)
 	}
 	var mech []byte
+	var first asn1.ObjectIdentifier
 	switch {
 	case st.Init:
 		mech = st.NegTokenInit.MechTokenBytes
 		types := st.NegTokenInit.MechTypes
-		if !isNTLM(mech) && len(types) > 0 && types[0].Equal(oidNTLM()) {
-			return nil, errNTLM()
+		if len(types) > 0 {
+			first = types[0]
+		}
+		if !isNTLM(mech) && first.Equal(oidNTLM()) {
+			return nil, nil, errNTLM()
 		}
 	case st.Resp:
 		mech = st.NegTokenResp.ResponseToken
 	}
 	if isNTLM(mech) {
-		return nil, errNTLM()
+		return nil, nil, errNTLM()
 	}
 	if len(mech) == 0 {
-		return nil, malformed("SPNEGO token carries no mechanism token")
+		return nil, nil, malformed("SPNEGO token carries no mechanism token")
 	}
-	return mech, nil
+	return mech, first, nil
 }
 
 // parseKRB5 decodes a GSS KRB5 token that must hold an AP-REQ.

@@ -71,15 +71,40 @@ func (v *Verifier) Replay() *ReplayCache { return v.replay }
 // Verify checks an Authorization header value ("Negotiate <base64>") sent
 // from remote. On failure the error is an *AuthError.
 func (v *Verifier) Verify(authHeader, remote string) (*Identity, error) {
+	id, _, err := v.accept(authHeader, remote)
+	return id, err
+}
+
+// Accept is Verify plus the token the host answers with on success, as
+// gss_accept_sec_context's output token: see replyToken for when there is
+// one (nil: none). On a refused token the error is an *AuthError; a reply
+// that cannot be built (no randomness) is another error.
+func (v *Verifier) Accept(authHeader, remote string) (*Identity, []byte, error) {
+	id, in, err := v.accept(authHeader, remote)
+	if err != nil {
+		return nil, nil, err
+	}
+	reply, err := in.replyToken()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reply to %s: %w", id.User, err)
+	}
+	return id, reply, nil
+}
+
+func (v *Verifier) accept(authHeader, remote string) (*Identity, *gssInput, error) {
 	tok, err := decodeHeader(authHeader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	req, err := parseAPReq(tok)
+	in, err := parseAPReq(tok)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return v.verifyAPReq(req, remote)
+	id, err := v.verifyAPReq(in.req, remote)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, in, nil
 }
 
 // verifyAPReq follows MIT's krb5_rd_req order: server name, key, ticket

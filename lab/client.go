@@ -15,7 +15,6 @@ import (
 
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
 // ClientConfig says how a Client reaches a farm and as whom.
@@ -108,7 +107,8 @@ func newHTTPClient(cfg ClientConfig) (*http.Client, error) {
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
-// Get sends one authenticated GET to url.
+// Get sends one authenticated GET to url. A 200 whose AP-REP does not
+// check (mutual.go) comes with a *MutualAuthError.
 func (c *Client) Get(ctx context.Context, url string) (Result, error) {
 	return c.do(ctx, url, true)
 }
@@ -124,8 +124,9 @@ func (c *Client) do(ctx context.Context, url string, auth bool) (Result, error) 
 		return Result{}, err
 	}
 	req.Header.Set("Accept", "application/json")
+	var sent *mutualToken
 	if auth {
-		if err := c.setToken(req); err != nil {
+		if sent, err = c.setToken(req); err != nil {
 			if c.cfg.NTLMFallback && principalUnknown(err) {
 				return c.getNTLM(ctx, url, err)
 			}
@@ -137,7 +138,11 @@ func (c *Client) do(ctx context.Context, url string, auth bool) (Result, error) 
 		return Result{}, err
 	}
 	defer resp.Body.Close()
-	return readResult(resp), nil
+	res := readResult(resp)
+	if sent != nil {
+		return res, sent.check(resp)
+	}
+	return res, nil
 }
 
 func readResult(resp *http.Response) Result {
@@ -175,19 +180,25 @@ func (c *Client) Via(addr string) (*Client, error) {
 // client's SPN (a new authenticator each call), e.g. to replay it.
 func (c *Client) Token() (string, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://localhost/", nil)
-	if err := c.setToken(req); err != nil {
+	if _, err := c.setToken(req); err != nil {
 		return "", fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
 	}
 	return req.Header.Get("Authorization"), nil
 }
 
-// setToken sets req's Negotiate header. A user in groups first gets the
-// ticket with their SIDs, which SPNEGO then takes from the cache.
-func (c *Client) setToken(req *http.Request) error {
+// setToken sets req's Negotiate header, asking for mutual authentication
+// (mutual.go). A user in groups first gets the ticket with their SIDs,
+// which SPNEGO then takes from the cache.
+func (c *Client) setToken(req *http.Request) (*mutualToken, error) {
 	if err := c.groupTicket(); err != nil {
-		return err
+		return nil, err
 	}
-	return spnego.SetSPNEGOHeader(c.krb, req, c.cfg.SPN)
+	m, err := c.newMutualToken(c.cfg.SPN)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", m.header)
+	return m, nil
 }
 
 func (c *Client) groupTicket() error {
