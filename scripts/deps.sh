@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what krbfarm's demo and tests need on Debian/Ubuntu, if missing:
 # the MIT Kerberos KDC, admin tools and clients, curl, and haproxy (PROXY
-# protocol interop tests). As root it runs
+# protocol interop tests) and python3-gssapi/python3-requests-kerberos
+# (real clients). As root it runs
 # apt-get; otherwise it uses sudo when available, or says what to run.
 set -euo pipefail
 
@@ -14,6 +15,10 @@ have kadmin.local || need+=(krb5-admin-server)
 have kinit        || need+=(krb5-user)
 have curl         || need+=(curl)
 have haproxy      || need+=(haproxy)
+# Real outside clients for lab/clients: Debian's python3 with its
+# Kerberos packages.
+/usr/bin/python3 -c 'import gssapi' 2>/dev/null            || need+=(python3-gssapi)
+/usr/bin/python3 -c 'import requests_kerberos' 2>/dev/null || need+=(python3-requests-kerberos)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install) and put it on PATH" >&2

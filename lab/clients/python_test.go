@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,7 +85,11 @@ print(json.dumps(out))
 func needPython(t *testing.T) {
 	t.Helper()
 	if err := exec.Command(python, "-c", "import gssapi, requests_kerberos").Run(); err != nil {
-		t.Skipf("skipping: %s cannot import gssapi and requests_kerberos (%v): apt-get install python3-gssapi python3-requests-kerberos", python, err)
+		msg := fmt.Sprintf("%s cannot import gssapi and requests_kerberos (%v): apt-get install python3-gssapi python3-requests-kerberos", python, err)
+		if os.Getenv("KRBFARM_REQUIRE_PEERS") == "1" {
+			t.Fatal(msg + " (KRBFARM_REQUIRE_PEERS=1)")
+		}
+		t.Skip("skipping: " + msg)
 	}
 }
 
