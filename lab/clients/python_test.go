@@ -3,8 +3,8 @@ package clients_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
