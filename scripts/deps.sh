@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what krbfarm's demo and tests need on Debian/Ubuntu, if missing:
-# the MIT Kerberos KDC, admin tools and clients, curl, and haproxy (PROXY
-# protocol interop tests) and python3-gssapi/python3-requests-kerberos
-# (real clients). As root it runs
+# the MIT Kerberos KDC, admin tools and clients, curl, haproxy (PROXY
+# protocol interop tests), and the real outside clients of lab/clients:
+# python3-gssapi, python3-requests-kerberos, chromium with libnss3-tools
+# (the browser test trusts the lab CA through certutil). As root it runs
 # apt-get; otherwise it uses sudo when available, or says what to run.
 set -euo pipefail
 
-pkgs=(krb5-kdc krb5-admin-server krb5-user curl haproxy)
+pkgs=(krb5-kdc krb5-admin-server krb5-user curl haproxy chromium libnss3-tools)
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have krb5kdc      || need+=(krb5-kdc)
@@ -19,6 +20,8 @@ have haproxy      || need+=(haproxy)
 # Kerberos packages.
 /usr/bin/python3 -c 'import gssapi' 2>/dev/null            || need+=(python3-gssapi)
 /usr/bin/python3 -c 'import requests_kerberos' 2>/dev/null || need+=(python3-requests-kerberos)
+have chromium     || need+=(chromium)
+have certutil     || need+=(libnss3-tools)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install) and put it on PATH" >&2
