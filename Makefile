@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/krbfarm
 PKGS    := ./...
 
-.PHONY: all deps build demo up test test-short vet bench authbench gobench fuzz clean
+.PHONY: all deps build demo up test test-short vet chaos bench authbench gobench fuzz clean
 
 all: build
 
@@ -31,6 +31,12 @@ test: deps vet
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+# Fault tests against a real farm (chaos/): kill -9, SIGSTOP, SIGHUP,
+# SIGTERM drain, fd exhaustion, slowloris, under authenticated load, with
+# more load than `make test` runs; prints the table of what each cost.
+chaos: deps
+	$(GO) test -count=1 -v -timeout 15m -run '^TestChaos$$' ./chaos -args -chaos.long
 
 # krbfarm lb vs HAProxy vs nginx stream on loopback (installs haproxy,
 # nginx, libnginx-mod-stream and wrk when missing); see bench/bench.sh.
