@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 	"github.com/krbfarm/krbfarm/lb"
 )
 
@@ -25,7 +28,7 @@ type Admin struct {
 	Dir   string // the state dir
 	FQDN  string
 	Info  Info // the farm's description (farm.json)
-	realm *Realm
+	realm *kdc.Realm
 	hosts []hostRef
 	// lbStatus is the LB's view of the hosts when it runs in this process
 	// (Farm.Admin); nil for a farm run by another process.
@@ -56,11 +59,11 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := findTools(krbPath, false)
+	t, err := kdc.FindTools(krbPath, false)
 	if err != nil {
 		return nil, err
 	}
-	r := &Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, tools: t}
+	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
 	r.LogPath = filepath.Join(r.Dir, "kdc.log")
 	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, Info: in, realm: r}
 	for _, b := range in.Backends {
@@ -70,11 +73,11 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	return a, nil
 }
 
-// Realm is the farm's KDC.
-func (a *Admin) Realm() *Realm { return a.realm }
+// kdc.Realm is the farm's KDC.
+func (a *Admin) Realm() *kdc.Realm { return a.realm }
 
-// Directory reads the current directory.
-func (a *Admin) Directory() (*Directory, error) { return LoadDirectory(a.Dir) }
+// directory.Directory reads the current directory.
+func (a *Admin) Directory() (*directory.Directory, error) { return directory.Load(a.Dir) }
 
 // Update changes the directory with fn under a lock and, if fn succeeds,
 // makes the KDC follow, saves the directory, and makes every host follow
@@ -85,23 +88,23 @@ func (a *Admin) Directory() (*Directory, error) { return LoadDirectory(a.Dir) }
 // as they were. Hosts are brought in line after the save and are not
 // rolled back: they derive everything from the saved directory, so the
 // next Update (or keytab push) repairs one that failed to reload.
-func (a *Admin) Update(ctx context.Context, fn func(*Directory) error) error {
-	unlock, err := lockFile(filepath.Join(a.Dir, "directory.lock"))
+func (a *Admin) Update(ctx context.Context, fn func(*directory.Directory) error) error {
+	unlock, err := fsutil.Lock(filepath.Join(a.Dir, "directory.lock"))
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	d, err := LoadDirectory(a.Dir)
+	d, err := directory.Load(a.Dir)
 	if err != nil {
 		return err
 	}
-	snap, err := a.realm.snapshot(ctx)
+	snap, err := a.realm.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	defer snap.discard()
+	defer snap.Discard()
 	if err := a.change(ctx, d, fn); err != nil {
-		if rerr := snap.restore(ctx); rerr != nil {
+		if rerr := snap.Restore(ctx); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
@@ -110,18 +113,18 @@ func (a *Admin) Update(ctx context.Context, fn func(*Directory) error) error {
 }
 
 // change runs fn on d, makes the KDC follow and saves d.
-func (a *Admin) change(ctx context.Context, d *Directory, fn func(*Directory) error) error {
+func (a *Admin) change(ctx context.Context, d *directory.Directory, fn func(*directory.Directory) error) error {
 	if err := fn(d); err != nil {
 		return err
 	}
-	if err := syncKDC(ctx, a.realm, d); err != nil {
+	if err := directory.SyncKDC(ctx, a.realm, d); err != nil {
 		return err
 	}
 	return d.Save(a.Dir)
 }
 
 // applyHosts makes every host's keytab, users and settings match d.
-func (a *Admin) applyHosts(d *Directory) error {
+func (a *Admin) applyHosts(d *directory.Directory) error {
 	for _, h := range a.hosts {
 		hs := d.Host(h.name)
 		if hs == nil {
@@ -134,8 +137,8 @@ func (a *Admin) applyHosts(d *Directory) error {
 	return nil
 }
 
-func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
-	if err := writeHostKeytab(d, hs, h.keytab); err != nil {
+func (a *Admin) applyHost(d *directory.Directory, hs *directory.HostSite, h hostRef) error {
+	if err := directory.WriteHostKeytab(d, hs, h.keytab); err != nil {
 		return fmt.Errorf("host %s keytab: %w", h.name, err)
 	}
 	if err := writeHostNTLMUsers(d, h); err != nil {
@@ -152,7 +155,7 @@ func (a *Admin) applyHost(d *Directory, hs *HostSite, h hostRef) error {
 
 // writeHostSettings updates what a reload picks up in a host's
 // backend.yaml: clock_offset, batchLogonRight and the header limits.
-func writeHostSettings(path string, hs *HostSite) error {
+func writeHostSettings(path string, hs *directory.HostSite) error {
 	cfg, err := backend.LoadConfig(path)
 	if err != nil {
 		return err
@@ -175,7 +178,7 @@ func writeHostSettings(path string, hs *HostSite) error {
 // it to acknowledge the request's generation in its "reloaded" file.
 func reloadHost(h hostRef, timeout time.Duration) error {
 	gen := strconv.FormatInt(time.Now().UnixNano(), 10)
-	if err := writeAtomic(filepath.Join(h.dir, "reload"), []byte(gen), 0o600); err != nil {
+	if err := fsutil.WriteAtomic(filepath.Join(h.dir, "reload"), []byte(gen), 0o600); err != nil {
 		return err
 	}
 	if err := syscall.Kill(h.pid, syscall.SIGHUP); err != nil {
@@ -190,17 +193,4 @@ func reloadHost(h hostRef, timeout time.Duration) error {
 		time.Sleep(2 * time.Millisecond) // polling an acknowledgement, bounded by the deadline
 	}
 	return fmt.Errorf("host %s (pid %d) did not acknowledge the reload within %s", h.name, h.pid, timeout)
-}
-
-// lockFile takes an exclusive lock, waiting for it, and returns its release.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
 }

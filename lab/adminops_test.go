@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 )
 
@@ -25,7 +26,7 @@ func TestResetUserPasswordKeepsNTLM(t *testing.T) {
 	if err := a.DeleteSPN(ctx, farm.Config.SPN(), farm.Config.ServiceAccount); err != nil {
 		t.Fatal(err)
 	}
-	c, err := lab.NewClient(lab.ClientConfig{Krb5Conf: farm.Realm.Krb5Conf, Realm: farm.Config.Realm, User: user, Password: pw,
+	c, err := krbhttp.New(krbhttp.Config{Krb5Conf: farm.Realm.Krb5Conf, Realm: farm.Config.Realm, User: user, Password: pw,
 		SPN: farm.Config.SPN(), CAFile: farm.CAFile, DialAddr: farm.LBAddr(), NTLMFallback: true})
 	if err != nil {
 		t.Fatalf("kerberos login with the new password: %v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/krbfarm/krbfarm/backend"
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 )
 
@@ -37,7 +38,7 @@ func TestBigTicketFromRealKDC(t *testing.T) {
 		{600, 24000, 30000, 400},
 	} {
 		t.Run(fmt.Sprintf("%d-groups", tc.groups), func(t *testing.T) {
-			c, err := lab.NewClient(lab.ClientConfig{Krb5Conf: farm.Realm.Krb5Conf, User: u.Name, Password: u.Password,
+			c, err := krbhttp.New(krbhttp.Config{Krb5Conf: farm.Realm.Krb5Conf, User: u.Name, Password: u.Password,
 				SPN: farm.Config.SPN(), CAFile: farm.CAFile, DialAddr: farm.LBAddr(), Groups: tc.groups})
 			if err != nil {
 				t.Fatal(err)
@@ -92,5 +93,5 @@ func ticketGroups(t *testing.T, header string, kt *keytab.Keytab) (int, int) {
 	if err := tkt.DecryptEncPart(kt, nil); err != nil {
 		t.Fatal(err)
 	}
-	return lab.GroupsInTicket(tkt.DecryptedEncPart.AuthorizationData), len(raw)
+	return krbhttp.GroupsInTicket(tkt.DecryptedEncPart.AuthorizationData), len(raw)
 }

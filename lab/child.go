@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
 )
 
 // ConfigEnv names, in a backend process the lab starts, its backend.yaml:
@@ -84,7 +85,7 @@ func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, 
 		if cfgPath != "" {
 			dir := filepath.Dir(cfgPath)
 			if gen, err := os.ReadFile(filepath.Join(dir, "reload")); err == nil {
-				writeAtomic(filepath.Join(dir, "reloaded"), gen, 0o600)
+				fsutil.WriteAtomic(filepath.Join(dir, "reloaded"), gen, 0o600)
 			}
 		}
 	}

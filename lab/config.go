@@ -1,8 +1,6 @@
 package lab
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"cmp"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 	"gopkg.in/yaml.v3"
 )
 
@@ -22,7 +23,7 @@ type Config struct {
 	// StateDir holds everything the farm writes. "" = a temporary directory
 	// removed by Close; a directory given here is kept.
 	StateDir string `yaml:"state_dir"`
-	// Realm is the Kerberos realm. "" = KRBFARM.LOCALHOST.
+	// kdc.Realm is the Kerberos realm. "" = KRBFARM.LOCALHOST.
 	Realm string `yaml:"realm"`
 	// FQDN is the name users browse to; the SPN is HTTP/<FQDN>.
 	// "" = sso.krbfarm.localhost (names under .localhost resolve to loopback).
@@ -61,7 +62,7 @@ type BackendConfig struct {
 	// useKernelMode, useAppPoolCredentials), written inline as IIS names
 	// them. The zero value is the recommended farm: the pool runs as the
 	// shared account, which decrypts tickets.
-	IIS IISSettings `yaml:",inline"`
+	IIS directory.IISSettings `yaml:",inline"`
 	// ClockOffset is this host's clock error, e.g. 10m. 0 = none.
 	ClockOffset time.Duration `yaml:"clock_offset"`
 }
@@ -128,25 +129,28 @@ func decodeConfig(r io.Reader) (Config, error) {
 
 // withDefaults returns c with every zero field resolved.
 func (c Config) withDefaults() Config {
-	c.Realm = or(c.Realm, DefaultRealm)
-	c.FQDN = strings.ToLower(or(c.FQDN, DefaultFQDN))
-	c.ServiceAccount = or(c.ServiceAccount, DefaultServiceAccount)
-	c.ServicePassword = or(c.ServicePassword, randomPassword())
+	c.Realm = cmp.Or(c.Realm, DefaultRealm)
+	c.FQDN = strings.ToLower(cmp.Or(c.FQDN, DefaultFQDN))
+	c.ServiceAccount = cmp.Or(c.ServiceAccount, DefaultServiceAccount)
+	c.ServicePassword = cmp.Or(c.ServicePassword, directory.RandomPassword())
 	if len(c.Users) == 0 {
 		c.Users = []User{{Name: DefaultUser}}
 	}
 	users := make([]User, len(c.Users))
 	for i, u := range c.Users {
-		users[i] = User{Name: u.Name, Password: or(u.Password, u.Name+"-password")}
+		users[i] = User{Name: u.Name, Password: cmp.Or(u.Password, u.Name+"-password")}
 	}
 	c.Users = users
 	if len(c.Backends) == 0 {
 		c.Backends = []BackendConfig{{Name: "server1"}, {Name: "server2"}}
 	}
-	c.LB.Listen = or(c.LB.Listen, "127.0.0.1:0")
-	c.LB.Mode = or(c.LB.Mode, "terminate")
+	c.LB.Listen = cmp.Or(c.LB.Listen, "127.0.0.1:0")
+	c.LB.Mode = cmp.Or(c.LB.Mode, "terminate")
 	if c.LB.Health == "" {
-		c.LB.Health = yes(c.LB.Mode == "passthrough", "tcp", "http")
+		c.LB.Health = "http"
+		if c.LB.Mode == "passthrough" {
+			c.LB.Health = "tcp" // the hosts speak TLS, which the HTTP check does not
+		}
 	}
 	return c
 }
@@ -156,15 +160,15 @@ func (c Config) withDefaults() Config {
 // (names.go); passwords may hold any printable character.
 func (c *Config) Validate() error {
 	errs := []error{
-		checkRealm("realm", c.Realm),
-		checkFQDN("fqdn", c.FQDN),
-		checkAccountName("service_account", c.ServiceAccount, KindService),
+		kdc.CheckRealm("realm", c.Realm),
+		kdc.CheckFQDN("fqdn", c.FQDN),
+		kdc.CheckAccountName("service_account", c.ServiceAccount, directory.KindService),
 		validateUsers(c.Users, c.ServiceAccount),
 		validateBackends(c.Backends),
 		c.LB.validate(),
 	}
 	if c.ServicePassword != "" {
-		errs = append(errs, checkPassword("service_password", c.ServicePassword))
+		errs = append(errs, kdc.CheckPassword("service_password", c.ServicePassword))
 	}
 	if c.KDCPort < 0 || c.KDCPort > 65535 {
 		errs = append(errs, fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort))
@@ -202,9 +206,9 @@ func validateUsers(users []User, service string) error {
 	seen := map[string]bool{strings.ToLower(service): true}
 	for i, u := range users {
 		at := fmt.Sprintf("users[%d]", i)
-		errs = append(errs, checkAccountName(at+".name", u.Name, KindUser))
+		errs = append(errs, kdc.CheckAccountName(at+".name", u.Name, directory.KindUser))
 		if u.Password != "" { // "" = <name>-password
-			errs = append(errs, checkPassword(at+".password", u.Password))
+			errs = append(errs, kdc.CheckPassword(at+".password", u.Password))
 		}
 		if k := strings.ToLower(u.Name); seen[k] {
 			errs = append(errs, fmt.Errorf("%s.name %q: used twice (or by service_account); names must be unique, case-insensitive", at, u.Name))
@@ -219,7 +223,7 @@ func validateBackends(bs []BackendConfig) error {
 	seen := map[string]bool{}
 	for i, b := range bs {
 		at := fmt.Sprintf("backends[%d].name", i)
-		errs = append(errs, checkHostName(at, b.Name))
+		errs = append(errs, kdc.CheckHostName(at, b.Name))
 		if k := strings.ToLower(b.Name); seen[k] {
 			errs = append(errs, fmt.Errorf("%s %q: used twice; names must be unique", at, b.Name))
 		}
@@ -237,15 +241,15 @@ func (c *Config) domain() string {
 	return d
 }
 
-func or(s, def string) string {
-	if s == "" {
-		return def
+// seed is the domain a fresh farm of c starts with.
+func (c *Config) seed() directory.Seed {
+	s := directory.Seed{Realm: c.Realm, Domain: c.domain(), SPN: c.SPN(),
+		ServiceAccount: c.ServiceAccount, ServicePassword: c.ServicePassword}
+	for _, u := range c.Users {
+		s.Users = append(s.Users, directory.SeedUser{Name: u.Name, Password: u.Password})
+	}
+	for _, b := range c.Backends {
+		s.Hosts = append(s.Hosts, directory.SeedHost{Name: b.Name, IIS: b.IIS, ClockOffset: b.ClockOffset})
 	}
 	return s
-}
-
-func randomPassword() string {
-	b := make([]byte, 18)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -19,4 +19,11 @@
 // cache): the lab runs Config.Exe (default: this executable) as
 // `backend --config FILE --listen-fd 3`. Programs other than krbfarm that
 // start farms must handle that; labtest does it for test binaries.
+//
+// This package is the farm's wiring; each concern has its own package:
+// kdc (the MIT realm and kadmin), directory (the AD-like directory, IIS
+// key rule and keytabs), krbhttp (the Kerberos HTTP client), doctor (the
+// diagnosis), scenario (the failure catalogue reproduced) and proc (the
+// child processes). Admin implements the narrow interfaces doctor.Lab and
+// scenario.Lab.
 package lab

@@ -10,14 +10,16 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/doctor"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 )
 
 // externalOptions describe farm as a real deployment: flags only, no state
 // dir and no Admin.
-func externalOptions(farm *lab.Farm) lab.ExternalOptions {
+func externalOptions(farm *lab.Farm) doctor.ExternalOptions {
 	u := farm.Config.Users[0]
-	o := lab.ExternalOptions{URL: farm.URL, Realm: farm.Config.Realm, KDC: fmt.Sprintf("127.0.0.1:%d", farm.Realm.Port),
+	o := doctor.ExternalOptions{URL: farm.URL, Realm: farm.Config.Realm, KDC: fmt.Sprintf("127.0.0.1:%d", farm.Realm.Port),
 		User: u.Name, Password: u.Password, CAFile: farm.CAFile, Requests: 4, Connect: farm.LBAddr()}
 	for _, h := range farm.Hosts {
 		o.Backends = append(o.Backends, h.Addr) // plain HTTP behind the TLS-terminating LB: found by fallback
@@ -43,7 +45,7 @@ func TestDiagnoseExternal(t *testing.T) {
 		break_, fix func(ctx context.Context) error
 	}{
 		{name: "healthy"},
-		{name: "stale-keytab", cause: lab.CauseStaleKeytab,
+		{name: "stale-keytab", cause: doctor.CauseStaleKeytab,
 			break_: func(ctx context.Context) error {
 				if _, err := a.ResetPassword(ctx, svc, ""); err != nil {
 					return err
@@ -51,13 +53,13 @@ func TestDiagnoseExternal(t *testing.T) {
 				return a.PushKeytab(ctx, "server1", nil)
 			},
 			fix: func(ctx context.Context) error { return a.PushKeytab(ctx, "server2", nil) }},
-		{name: "missing-spn", cause: lab.CauseMissingSPN,
+		{name: "missing-spn", cause: doctor.CauseMissingSPN,
 			break_: func(ctx context.Context) error { return a.DeleteSPN(ctx, spn, svc) },
 			fix:    func(ctx context.Context) error { return a.SetSPN(ctx, spn, svc, true) }},
-		{name: "no-batch-logon-right", cause: lab.CauseNoBatchRight,
+		{name: "no-batch-logon-right", cause: doctor.CauseNoBatchRight,
 			break_: func(ctx context.Context) error { return a.SetIIS(ctx, "server2", batchRight(false)) },
 			fix:    func(ctx context.Context) error { return a.SetIIS(ctx, "server2", batchRight(true)) }},
-		{name: "clock-skew", cause: lab.CauseClockSkew,
+		{name: "clock-skew", cause: doctor.CauseClockSkew,
 			break_: func(ctx context.Context) error { return a.SetClockOffset(ctx, "server2", 10*time.Minute) },
 			fix:    func(ctx context.Context) error { return a.SetClockOffset(ctx, "server2", 0) }},
 	}
@@ -69,12 +71,12 @@ func TestDiagnoseExternal(t *testing.T) {
 				step(t, tt.break_(ctx))
 				defer func() { step(t, tt.fix(ctx)) }()
 			}
-			r, err := lab.DiagnoseExternal(ctx, externalOptions(farm))
+			r, err := doctor.DiagnoseExternal(ctx, externalOptions(farm))
 			if err != nil {
 				t.Fatal(err)
 			}
 			var out strings.Builder
-			lab.PrintReport(&out, r, "  ")
+			r.Print(&out, "  ")
 			if r.Cause != tt.cause {
 				t.Errorf("cause %q, want %q:\n%s", r.Cause, tt.cause, out.String())
 			}
@@ -100,13 +102,13 @@ func TestDiagnoseExternalCouldNotRun(t *testing.T) {
 	ln.Close()
 	tests := []struct {
 		name   string
-		change func(*lab.ExternalOptions)
+		change func(*doctor.ExternalOptions)
 		want   string
 	}{
-		{"wrong password", func(o *lab.ExternalOptions) { o.Password = "not-the-password" }, "wrong password"},
-		{"unknown user", func(o *lab.ExternalOptions) { o.User = "nobody" }, "does not know nobody@"},
-		{"KDC unreachable", func(o *lab.ExternalOptions) { o.KDC = dead }, "unreachable"},
-		{"no ccache", func(o *lab.ExternalOptions) { o.Password, o.CCache = "", t.TempDir()+"/none" }, "kinit"},
+		{"wrong password", func(o *doctor.ExternalOptions) { o.Password = "not-the-password" }, "wrong password"},
+		{"unknown user", func(o *doctor.ExternalOptions) { o.User = "nobody" }, "does not know nobody@"},
+		{"KDC unreachable", func(o *doctor.ExternalOptions) { o.KDC = dead }, "unreachable"},
+		{"no ccache", func(o *doctor.ExternalOptions) { o.Password, o.CCache = "", t.TempDir()+"/none" }, "kinit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,8 +116,8 @@ func TestDiagnoseExternalCouldNotRun(t *testing.T) {
 			defer cancel()
 			o := externalOptions(farm)
 			tt.change(&o)
-			_, err := lab.DiagnoseExternal(ctx, o)
-			var cnr *lab.CouldNotRunError
+			_, err := doctor.DiagnoseExternal(ctx, o)
+			var cnr *doctor.CouldNotRunError
 			if !errors.As(err, &cnr) || !strings.Contains(err.Error(), tt.want) || cnr.Fix == "" {
 				t.Errorf("err = %v; want a CouldNotRunError saying %q, with a fix", err, tt.want)
 			}
@@ -123,6 +125,6 @@ func TestDiagnoseExternalCouldNotRun(t *testing.T) {
 	}
 }
 
-func batchRight(on bool) func(*lab.IISSettings) {
-	return func(s *lab.IISSettings) { s.BatchLogonRight = lab.Bool(on) }
+func batchRight(on bool) func(*directory.IISSettings) {
+	return func(s *directory.IISSettings) { s.BatchLogonRight = directory.Bool(on) }
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 )
 
 // startWatched starts a farm that sends each unexpected child exit to the
@@ -19,7 +20,7 @@ func startWatched(t *testing.T) (*lab.Farm, <-chan lab.ChildExit) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	farm, err := lab.Start(ctx, lab.Config{}, lab.WithChildExit(func(ex lab.ChildExit) { exits <- ex }))
-	var missing *lab.MissingToolsError
+	var missing *kdc.MissingToolsError
 	if errors.As(err, &missing) {
 		t.Skip(err)
 	}

@@ -12,16 +12,18 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 	"github.com/krbfarm/krbfarm/lb"
 	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
 
 // Farm is a running farm: realm and KDC, hosts, and the load balancer.
 type Farm struct {
-	Config Config  // with every default resolved
-	Dir    string  // the state directory
-	Realm  *Realm  // the KDC
-	Hosts  []*Host // the backends, in Config.Backends order
+	Config Config     // with every default resolved
+	Dir    string     // the state directory
+	Realm  *kdc.Realm // the KDC
+	Hosts  []*Host    // the backends, in Config.Backends order
 	LB     *lb.Server
 	URL    string // the front door, https://<FQDN>:<port>/
 	CAFile string // the lab CA's certificate (PEM)
@@ -75,7 +77,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Farm, error) {
 }
 
 func (f *Farm) start(ctx context.Context) error {
-	t, err := findTools(f.Config.KrbPath, false)
+	t, err := kdc.FindTools(f.Config.KrbPath, false)
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func (f *Farm) start(ctx context.Context) error {
 	}
 	steps := []struct {
 		name string
-		fn   func(context.Context, *tools) error
+		fn   func(context.Context, *kdc.Tools) error
 	}{
 		{"realm " + f.Config.Realm + " provisioned", f.provision},
 		{"KDC started", f.startKDC},
@@ -134,13 +136,13 @@ func (f *Farm) prepareDir() error {
 
 // provision creates the realm, its users, and the directory (service and
 // machine accounts, SPNs) that the KDC and host keytabs follow.
-func (f *Farm) provision(ctx context.Context, t *tools) error {
+func (f *Farm) provision(ctx context.Context, t *kdc.Tools) error {
 	port, err := kdcPort(f.Config.KDCPort)
 	if err != nil {
 		return err
 	}
-	f.Realm = &Realm{Name: f.Config.Realm, Dir: filepath.Join(f.Dir, "kdc"), Domain: f.Config.domain(), Port: port, tools: t}
-	if err := provisionRealm(ctx, f.Realm, randomPassword()); err != nil {
+	f.Realm = &kdc.Realm{Name: f.Config.Realm, Dir: filepath.Join(f.Dir, "kdc"), Domain: f.Config.domain(), Port: port, Tools: t}
+	if err := kdc.Provision(ctx, f.Realm, directory.RandomPassword()); err != nil {
 		return err
 	}
 	for _, u := range f.Config.Users {
@@ -148,16 +150,16 @@ func (f *Farm) provision(ctx context.Context, t *tools) error {
 			return err
 		}
 	}
-	d := newDirectory(f.Config)
+	d := directory.New(f.Config.seed())
 	if err := d.Save(f.Dir); err != nil {
 		return err
 	}
 	// Each SPN's key derives from its holder's password, as the key AD
 	// issues tickets with derives from the account's password.
-	return syncKDC(ctx, f.Realm, d)
+	return directory.SyncKDC(ctx, f.Realm, d)
 }
 
-func (f *Farm) startKDC(ctx context.Context, _ *tools) error {
+func (f *Farm) startKDC(ctx context.Context, _ *kdc.Tools) error {
 	if err := f.Realm.Start(ctx); err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/kdc"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
@@ -118,7 +120,7 @@ func TestKilledBackendFarmKeepsServing(t *testing.T) {
 func TestCloseLeavesNoProcess(t *testing.T) {
 	ctx := context.Background()
 	farm, err := lab.Start(ctx, lab.Config{})
-	var missing *lab.MissingToolsError
+	var missing *kdc.MissingToolsError
 	if errors.As(err, &missing) {
 		t.Skip(err)
 	}
@@ -244,7 +246,7 @@ func TestStaticCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	farm := labtest.Start(t, lab.Config{LB: lab.LBConfig{Cert: cert, Key: key, CA: filepath.Join(dir, "their-ca.pem")}})
-	c, err := lab.NewClient(lab.ClientConfig{
+	c, err := krbhttp.New(krbhttp.Config{
 		Krb5Conf: farm.Realm.Krb5Conf, User: "alice", Password: "alice-password",
 		SPN: farm.Config.SPN(), CAFile: filepath.Join(dir, "their-ca.pem"), DialAddr: farm.LBAddr(),
 	})

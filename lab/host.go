@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lab/proc"
 )
 
 // ChildEnv is set in every backend process the lab starts, to "backend".
@@ -35,7 +36,7 @@ type Host struct {
 
 	exe    string
 	ca     *x509.CertPool
-	proc   *process
+	child  *proc.Process
 	onExit func(ChildExit) // told if the process ends unasked; nil = no one
 }
 
@@ -66,17 +67,17 @@ func (h *Host) start(ctx context.Context) error {
 	cmd := exec.Command(h.exe, "backend", "--config", h.Config, "--listen-fd", "3")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Env = append(os.Environ(), ChildEnv+"=backend", ConfigEnv+"="+h.Config)
-	p, err := startProcess("backend "+h.Name, cmd, h.LogPath, "")
+	p, err := proc.Start("backend "+h.Name, cmd, h.LogPath, "")
 	if err != nil {
 		return err
 	}
 	f.Close()
-	h.proc = p
+	h.child = p
 	if err := h.waitHealthy(ctx); err != nil {
 		return err // a death during start-up is this error, not a report
 	}
 	if h.onExit != nil {
-		p.notifyExit(h.onExit)
+		p.NotifyExit(h.onExit)
 	}
 	return nil
 }
@@ -91,11 +92,11 @@ func (h *Host) waitHealthy(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		if err != nil {
-			return fmt.Errorf("host %s not healthy: %w; last lines of %s:\n%s", h.Name, err, h.LogPath, tailFile(h.LogPath, 8))
+			return fmt.Errorf("host %s not healthy: %w; last lines of %s:\n%s", h.Name, err, h.LogPath, proc.TailFile(h.LogPath, 8))
 		}
 		return nil
-	case <-h.proc.Done():
-		return fmt.Errorf("host %s exited during start-up (%v); last lines of %s:\n%s", h.Name, h.proc.waitErr, h.LogPath, tailFile(h.LogPath, 8))
+	case <-h.child.Done():
+		return fmt.Errorf("host %s exited during start-up (%v); last lines of %s:\n%s", h.Name, h.child.Err(), h.LogPath, proc.TailFile(h.LogPath, 8))
 	}
 }
 
@@ -127,30 +128,30 @@ func (h *Host) checkHealth(ctx context.Context) error {
 
 // PID is the host's process ID, or 0 when it is not running.
 func (h *Host) PID() int {
-	if h.proc == nil {
+	if h.child == nil {
 		return 0
 	}
 	select {
-	case <-h.proc.Done():
+	case <-h.child.Done():
 		return 0
 	default:
-		return h.proc.PID()
+		return h.child.PID()
 	}
 }
 
 // Kill ends the host's process at once, as a crashed server would.
 func (h *Host) Kill() {
-	if h.proc != nil {
-		h.proc.Kill()
+	if h.child != nil {
+		h.child.Kill()
 	}
 }
 
 // Stop ends the host's process gracefully.
 func (h *Host) Stop() error {
-	if h.proc == nil {
+	if h.child == nil {
 		return nil
 	}
-	return h.proc.Stop(3 * time.Second)
+	return h.child.Stop(3 * time.Second)
 }
 
 // Restart stops the host and starts it again on the same address, e.g.

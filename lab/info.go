@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -78,14 +80,14 @@ func (f *Farm) Info() Info {
 // writeInfo writes DIR/env and then, atomically, DIR/farm.json.
 func (f *Farm) writeInfo() error {
 	in := f.Info()
-	if err := writeAtomic(filepath.Join(f.Dir, "env"), []byte(in.Env()), 0o600); err != nil {
+	if err := fsutil.WriteAtomic(filepath.Join(f.Dir, "env"), []byte(in.Env()), 0o600); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(in, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(f.Dir, "farm.json"), append(b, '\n'), 0o600)
+	return fsutil.WriteAtomic(filepath.Join(f.Dir, "farm.json"), append(b, '\n'), 0o600)
 }
 
 // Env is the shell exports a user sources to use the farm.
@@ -117,34 +119,14 @@ func ReadInfo(stateDir string) (Info, error) {
 	return in, json.Unmarshal(b, &in)
 }
 
-// writeAtomic writes path through a fresh temporary file created with
-// mode, so a leftover temporary file cannot lend the result its mode.
-func writeAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// NewClient logs user in to the farm's realm and returns a client that
+// krbhttp.New logs user in to the farm's realm and returns a client that
 // reaches the front door by the farm's FQDN. "" = the first user.
-func (f *Farm) NewClient(user string) (*Client, error) {
+func (f *Farm) NewClient(user string) (*krbhttp.Client, error) {
 	u, err := f.user(user)
 	if err != nil {
 		return nil, err
 	}
-	return NewClient(ClientConfig{
+	return krbhttp.New(krbhttp.Config{
 		Krb5Conf: f.Realm.Krb5Conf, Realm: f.Config.Realm, User: u.Name, Password: u.Password,
 		SPN: f.Config.SPN(), CAFile: f.CAFile, DialAddr: f.LBAddr(),
 	})

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,8 +23,8 @@ import (
 // and kdb5_util work on the database directly: no KDC process is started.
 func newTestAdmin(t testing.TB) *Admin {
 	t.Helper()
-	tl, err := findTools("", false)
-	var missing *MissingToolsError
+	tl, err := kdc.FindTools("", false)
+	var missing *kdc.MissingToolsError
 	if errors.As(err, &missing) {
 		t.Skipf("skipping: %v", err)
 	}
@@ -36,8 +39,8 @@ func newTestAdmin(t testing.TB) *Admin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Realm{Name: c.Realm, Dir: filepath.Join(dir, "kdc"), Domain: c.domain(), Port: port, tools: tl}
-	if err := provisionRealm(ctx, r, "master-password"); err != nil {
+	r := &kdc.Realm{Name: c.Realm, Dir: filepath.Join(dir, "kdc"), Domain: c.domain(), Port: port, Tools: tl}
+	if err := kdc.Provision(ctx, r, "master-password"); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range c.Users {
@@ -45,11 +48,11 @@ func newTestAdmin(t testing.TB) *Admin {
 			t.Fatal(err)
 		}
 	}
-	d := newDirectory(c)
+	d := directory.New(c.seed())
 	if err := d.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := syncKDC(ctx, r, d); err != nil {
+	if err := directory.SyncKDC(ctx, r, d); err != nil {
 		t.Fatal(err)
 	}
 	return &Admin{Dir: dir, FQDN: c.FQDN, realm: r}
@@ -60,14 +63,17 @@ func newTestAdmin(t testing.TB) *Admin {
 func kdcState(t testing.TB, a *Admin) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "dump")
-	if _, err := a.realm.run(context.Background(), a.realm.tools.DBUtil, nil, "-r", a.realm.Name, "dump", path); err != nil {
+	cmd := exec.Command(a.realm.Tools.DBUtil, "-r", a.realm.Name, "dump", path)
+	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+a.realm.Krb5Conf, "KRB5_KDC_PROFILE="+a.realm.KDCConf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Log(string(out))
 		t.Fatal(err)
 	}
 	dump, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.ReadFile(directoryPath(a.Dir))
+	dir, err := os.ReadFile(directory.Path(a.Dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,21 +13,9 @@ import (
 
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 )
-
-func TestKadminQuote(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"alice", `"alice"`},
-		{"two words", `"two words"`},
-		{`p "q" \ r`, `"p ""q"" \ r"`},
-		{`""`, `""""""`},
-		{"", `""`},
-	} {
-		if got := kadminQuote(tt.in); got != tt.want {
-			t.Errorf("kadminQuote(%q) = %s; want %s", tt.in, got, tt.want)
-		}
-	}
-}
 
 // TestPasswordsReachTheKDCVerbatim: passwords with spaces, quotes,
 // backslashes, '!' and a leading '-' become exactly that key, checked by
@@ -78,13 +66,13 @@ func TestKadminReportsEveryError(t *testing.T) {
 	}{
 		{"unknown request", func() error { _, err := a.realm.Kadmin(ctx, "frobnicate"); return err }, "Command not found"},
 		{"no such principal", func() error { _, err := a.realm.Kadmin(ctx, "getprinc", "nobody"); return err }, "does not exist"},
-		{"delete no such principal", func() error { return a.realm.deletePrincipal(ctx, "nobody") }, "does not exist"},
+		{"delete no such principal", func() error { return a.realm.DeletePrincipal(ctx, "nobody") }, "does not exist"},
 		{"add an existing principal", func() error { return a.realm.AddPrincipal(ctx, "alice", "x") }, "already exists"},
-		{"empty password", func() error { return a.realm.changePassword(ctx, "alice", "", nil) }, "password"},
+		{"empty password", func() error { return a.realm.ChangePassword(ctx, "alice", "", nil) }, "password"},
 		{"newline in an argument", func() error { _, err := a.realm.Kadmin(ctx, "getprinc", "alice\nquit"); return err }, "refused"},
 		{"NUL in an argument", func() error { _, err := a.realm.Kadmin(ctx, "getprinc", "alice\x00"); return err }, "refused"},
 		{"shell escape as the request", func() error { _, err := a.realm.Kadmin(ctx, "!true"); return err }, "Command not found"},
-		{"option as a principal", func() error { return a.realm.deletePrincipal(ctx, "-force") }, "may not start with '-'"},
+		{"option as a principal", func() error { return a.realm.DeletePrincipal(ctx, "-force") }, "may not start with '-'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,9 +90,9 @@ func TestKadminReportsEveryError(t *testing.T) {
 func TestKadminErrorMasksPassword(t *testing.T) {
 	a := newTestAdmin(t)
 	err := a.realm.AddPrincipal(context.Background(), "alice", "s3cret-pw")
-	var ke *KadminError
+	var ke *kdc.KadminError
 	if !errors.As(err, &ke) {
-		t.Fatalf("err = %v; want a *KadminError", err)
+		t.Fatalf("err = %v; want a *kdc.KadminError", err)
 	}
 	if strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(ke.Request, "-pw ********") {
 		t.Errorf("err = %q; want the password masked", err)
@@ -120,14 +108,14 @@ func failingKadmin(t *testing.T, a *Admin, n int) {
 n=$(cat %[1]s/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > %[1]s/count
 if [ $n -eq %[2]d ]; then echo "kadmin.local: injected failure" >&2; exit 0; fi
 exec %[3]s "$@"
-`, dir, n, a.realm.tools.Kadmin)
+`, dir, n, a.realm.Tools.Kadmin)
 	path := filepath.Join(dir, "kadmin.local")
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	real := a.realm.tools.Kadmin
-	a.realm.tools.Kadmin = path
-	t.Cleanup(func() { a.realm.tools.Kadmin = real })
+	real := a.realm.Tools.Kadmin
+	a.realm.Tools.Kadmin = path
+	t.Cleanup(func() { a.realm.Tools.Kadmin = real })
 }
 
 // TestUpdateRollsBackMidwayFailure: whichever kadmin request of a change
@@ -186,7 +174,7 @@ func FuzzKadminNames(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		valid := checkAccountName("name", name, KindUser) == nil && checkPassword("password", password) == nil && d.Account(name) == nil
+		valid := kdc.CheckAccountName("name", name, directory.KindUser) == nil && kdc.CheckPassword("password", password) == nil && d.Account(name) == nil
 		err = a.AddUser(ctx, name, password, 0)
 		after, lerr := a.realm.Principals(ctx)
 		if lerr != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
+	"github.com/krbfarm/krbfarm/lab/scenario"
 	"github.com/krbfarm/krbfarm/lb"
 )
 
@@ -23,9 +25,9 @@ func (a *Admin) probeHealth(ctx context.Context) []healthProbe {
 	var out []healthProbe
 	for _, b := range a.Info.Backends {
 		p := healthProbe{name: b.Name}
-		hc, err := newHTTPClient(ClientConfig{CAFile: a.Info.CACert, DialAddr: b.Addr, Timeout: 3 * time.Second})
+		hc, err := krbhttp.NewHTTPClient(krbhttp.Config{CAFile: a.Info.CACert, DialAddr: b.Addr, Timeout: 3 * time.Second})
 		if err == nil {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.hostURL(a.FQDN, b.Addr)+"healthz", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.HostURL(a.FQDN, b.Addr)+"healthz", nil)
 			if resp, err := hc.Do(req); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -79,6 +81,20 @@ func lbAgrees(st []lb.BackendStatus, want map[string]bool) bool {
 	return true
 }
 
+// Health asks every host's /healthz and, when the LB runs in this
+// process, waits (bounded) until its checks agree, for scenarios.
+func (a *Admin) Health(ctx context.Context) scenario.Health {
+	probes := a.probeHealth(ctx)
+	st := a.waitLBAgrees(ctx, probes)
+	h := scenario.Health{Line: healthLine(probes, st), LB: st != nil}
+	for _, p := range probes {
+		if p.status != http.StatusOK {
+			h.Broken = append(h.Broken, p.name)
+		}
+	}
+	return h
+}
+
 // healthLine shows each host's /healthz answer and, when known, the LB's
 // view of it, e.g. "server1 200 up · server2 503 DOWN".
 func healthLine(probes []healthProbe, st []lb.BackendStatus) string {
@@ -89,37 +105,12 @@ func healthLine(probes []healthProbe, st []lb.BackendStatus) string {
 	var parts []string
 	for _, p := range probes {
 		part := fmt.Sprintf("%s %d", p.name, p.status)
-		if h, ok := up[p.name]; ok {
-			part += " " + yes(h, "up", "DOWN")
+		if h, ok := up[p.name]; ok && h {
+			part += " up"
+		} else if ok {
+			part += " DOWN"
 		}
 		parts = append(parts, part)
 	}
 	return strings.Join(parts, " · ")
-}
-
-// healthSymptom shows what the LB's HTTP health check sees before the
-// usual sample: a host whose app pool is stopped answers /healthz with
-// 503, so an HTTP-checking LB takes it out of rotation and users are
-// served by the others (fewer hosts, no error); a TCP-checking LB keeps
-// sending users there and they get the 503. The symptom is seen when a
-// host answers 503 or a request through the LB fails.
-func healthSymptom(ctx context.Context, a *Admin, out io.Writer, n int) (bool, error) {
-	probes := a.probeHealth(ctx)
-	st := a.waitLBAgrees(ctx, probes)
-	fmt.Fprintf(out, "   health check (GET /healthz on each host%s): %s\n", yes(st != nil, ", and the LB's state", ""), healthLine(probes, st))
-	s, err := a.sampleLB(ctx, "", a.FQDN, n, false)
-	if err != nil {
-		return false, err
-	}
-	fmt.Fprintf(out, "   %s\n", s)
-	var broken []string
-	for _, p := range probes {
-		if p.status != http.StatusOK {
-			broken = append(broken, p.name)
-		}
-	}
-	if len(broken) > 0 && s.OK() {
-		fmt.Fprintf(out, "   users see no error: the LB routes around %s, and the farm runs on fewer hosts\n", strings.Join(broken, ", "))
-	}
-	return len(broken) > 0 || !s.OK(), nil
 }

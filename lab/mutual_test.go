@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 )
 
@@ -47,7 +48,7 @@ func TestClientChecksAPRep(t *testing.T) {
 			}
 			_, port, _ := net.SplitHostPort(fake.Listener.Addr().String())
 			res, err := via.Get(ctx, "http://"+net.JoinHostPort(farm.Config.FQDN, port)+"/")
-			var me *lab.MutualAuthError
+			var me *krbhttp.MutualAuthError
 			if !errors.As(err, &me) || me.Backend != "impostor" || res.Status != 200 || !strings.Contains(me.Reason, tc.reason) {
 				t.Fatalf("got %+v, %v; want 200 and a *MutualAuthError naming impostor, %q", res, err, tc.reason)
 			}
@@ -57,7 +58,7 @@ func TestClientChecksAPRep(t *testing.T) {
 
 // replyTo returns a host's WWW-Authenticate for a token of c's: a genuine
 // AP-REP, but for that token only.
-func replyTo(t *testing.T, farm *lab.Farm, c *lab.Client) string {
+func replyTo(t *testing.T, farm *lab.Farm, c *krbhttp.Client) string {
 	t.Helper()
 	tok, err := c.Token()
 	if err != nil {

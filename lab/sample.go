@@ -5,92 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/doctor"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"io"
 	"net"
+	"net/http"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 )
 
-// Outcome is how one backend answered a series of requests.
-type Outcome struct {
-	Backend string `json:"backend"`
-	Status  int    `json:"status"`
-	Count   int    `json:"count"`
-	// Mechanism is how the 200s were authenticated: Kerberos or NTLM.
-	Mechanism string `json:"mechanism,omitempty"`
-	Reason    string `json:"reason,omitempty"` // from the host's log, for refusals
-}
-
-// Sample is what N requests returned, summarised per backend, as a user
-// (or `Invoke-WebRequest` in a loop) sees it.
-type Sample struct {
-	Name        string    `json:"name"` // the host name in the URL
-	Requests    int       `json:"requests"`
-	Outcomes    []Outcome `json:"outcomes"`
-	TicketError string    `json:"ticket_error,omitempty"` // no ticket at all: the KDC's error name
-	Errors      int       `json:"errors"`                 // requests that got no answer
-}
-
-// OK reports whether every request was served (200) with Kerberos: a site
-// served over NTLM works, but is not what the farm is for.
-func (s Sample) OK() bool {
-	if s.TicketError != "" || s.Errors > 0 {
-		return false
-	}
-	for _, o := range s.Outcomes {
-		if o.Status != 200 || o.Mechanism == "NTLM" {
-			return false
-		}
-	}
-	return len(s.Outcomes) > 0
-}
-
-// String is the one-line summary, e.g.
-// "server1 200 x3 · server2 401 x3 KRB_AP_ERR_MODIFIED".
-func (s Sample) String() string {
-	if s.TicketError != "" {
-		return fmt.Sprintf("no Kerberos ticket: %s; a browser would fall back to NTLM (or prompt)", s.TicketError)
-	}
-	var parts []string
-	for _, o := range s.Outcomes {
-		p := fmt.Sprintf("%s %d x%d", o.Backend, o.Status, o.Count)
-		if o.Mechanism == "NTLM" {
-			p += " NTLM"
-		}
-		if o.Reason != "" {
-			p += " " + o.Reason
-		}
-		parts = append(parts, p)
-	}
-	if s.Errors > 0 {
-		parts = append(parts, fmt.Sprintf("no answer x%d", s.Errors))
-	}
-	return strings.Join(parts, " · ")
-}
-
-var krbErrName = regexp.MustCompile(`K(DC|RB)_(ERR|AP_ERR)_[A-Z_]+`)
-
-// KerberosErrorName picks the Kerberos error name out of an error's text.
-func KerberosErrorName(err error) string {
-	if m := krbErrName.FindString(err.Error()); m != "" {
-		return m
-	}
-	return err.Error()
-}
-
-// newUserClient logs the farm's first user in, for tickets to HTTP/name,
-// reaching dial (the LB or a host).
-func (a *Admin) newUserClient(name, dial string) (*Client, error) {
-	return a.userClient("", name, dial, false)
-}
-
-// userClient logs user in ("" = the farm's first user), with the groups
+// UserClient logs user in ("" = the farm's first user), with the groups
 // the directory gives it; with browser set, the client falls back to NTLM
 // when the KDC has no such SPN, as a browser does.
-func (a *Admin) userClient(user, name, dial string, browser bool) (*Client, error) {
-	cfg := ClientConfig{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user,
+func (a *Admin) UserClient(user, name, dial string, browser bool) (*krbhttp.Client, error) {
+	cfg := krbhttp.Config{Krb5Conf: a.Info.Krb5Conf, Realm: a.Info.Realm, User: user,
 		SPN: "HTTP/" + name, CAFile: a.Info.CACert, DialAddr: dial, NTLMFallback: browser}
 	if user == "" {
 		if len(a.Info.Users) == 0 {
@@ -108,9 +38,9 @@ func (a *Admin) userClient(user, name, dial string, browser bool) (*Client, erro
 	case acct != nil:
 		cfg.Password, cfg.Groups = acct.Password, acct.Groups
 	case user != "":
-		return nil, &NoAccountError{Name: user}
+		return nil, &directory.NoAccountError{Name: user}
 	}
-	return NewClient(cfg)
+	return krbhttp.New(cfg)
 }
 
 // URLFor is the front door's URL with another host name (an alias).
@@ -123,31 +53,31 @@ func (a *Admin) URLFor(name string) string {
 // each on a new connection with a fresh token (a fresh login, as after
 // `klist purge`), and summarises them per backend with the reasons the
 // hosts logged.
-func (a *Admin) SampleLB(ctx context.Context, name string, n int) (Sample, error) {
-	return a.sampleLB(ctx, "", name, n, false)
+func (a *Admin) SampleLB(ctx context.Context, name string, n int) (krbhttp.Sample, error) {
+	return a.SampleAs(ctx, "", name, n, false)
 }
 
 // SampleBrowser is SampleLB as a browser sends it: without a Kerberos
 // ticket it falls back to NTLM where the site offers it.
-func (a *Admin) SampleBrowser(ctx context.Context, name string, n int) (Sample, error) {
-	return a.sampleLB(ctx, "", name, n, true)
+func (a *Admin) SampleBrowser(ctx context.Context, name string, n int) (krbhttp.Sample, error) {
+	return a.SampleAs(ctx, "", name, n, true)
 }
 
-// sampleLB is SampleLB as user ("" = the farm's first user).
-func (a *Admin) sampleLB(ctx context.Context, user, name string, n int, browser bool) (Sample, error) {
-	s := Sample{Name: name, Requests: n}
-	c, err := a.userClient(user, name, a.Info.LB.Addr, browser)
+// SampleAs is SampleLB as user ("" = the farm's first user).
+func (a *Admin) SampleAs(ctx context.Context, user, name string, n int, browser bool) (krbhttp.Sample, error) {
+	s := krbhttp.Sample{Name: name, Requests: n}
+	c, err := a.UserClient(user, name, a.Info.LB.Addr, browser)
 	if err != nil {
 		return s, err
 	}
 	defer c.Close()
-	marks := a.logMarks()
+	marks := a.LogMarks()
 	counts := map[[3]string]int{} // backend, status, mechanism → count
 	for i := 0; i < n; i++ {
 		res, err := c.Get(ctx, a.URLFor(name))
 		if err != nil {
 			if strings.Contains(err.Error(), "service ticket") {
-				s.TicketError = KerberosErrorName(err)
+				s.TicketError = krbhttp.ErrorName(err)
 				return s, nil
 			}
 			s.Errors++
@@ -155,9 +85,9 @@ func (a *Admin) sampleLB(ctx context.Context, user, name string, n int, browser 
 		}
 		counts[[3]string{res.Backend, fmt.Sprint(res.Status), res.Mechanism}]++
 	}
-	reasons := a.reasonsSince(marks)
+	reasons := a.ReasonsSince(marks)
 	for k, v := range counts {
-		o := Outcome{Backend: k[0], Count: v, Mechanism: k[2]}
+		o := krbhttp.Outcome{Backend: k[0], Count: v, Mechanism: k[2]}
 		fmt.Sscan(k[1], &o.Status)
 		if o.Status != 200 {
 			o.Reason = reasons[o.Backend]
@@ -171,8 +101,8 @@ func (a *Admin) sampleLB(ctx context.Context, user, name string, n int, browser 
 	return s, nil
 }
 
-// logMarks records the size of every host log, to read only new lines.
-func (a *Admin) logMarks() map[string]int64 {
+// LogMarks records the size of every host log, to read only new lines.
+func (a *Admin) LogMarks() map[string]int64 {
 	m := map[string]int64{}
 	for _, b := range a.Info.Backends {
 		if fi, err := os.Stat(b.Log); err == nil {
@@ -182,9 +112,9 @@ func (a *Admin) logMarks() map[string]int64 {
 	return m
 }
 
-// reasonsSince returns, per host, the most frequent refusal reason it
+// ReasonsSince returns, per host, the most frequent refusal reason it
 // logged since marks (hosts log JSON lines with backend, reason, code).
-func (a *Admin) reasonsSince(marks map[string]int64) map[string]string {
+func (a *Admin) ReasonsSince(marks map[string]int64) map[string]string {
 	out := map[string]string{}
 	for _, b := range a.Info.Backends {
 		count := map[string]int{}
@@ -220,4 +150,80 @@ func readReasons(path string, from int64) []string {
 		}
 	}
 	return out
+}
+
+// SiteName is the FQDN users browse to.
+func (a *Admin) SiteName() string { return a.FQDN }
+
+// FirstUser is the farm's first user, "" if farm.json lists none.
+func (a *Admin) FirstUser() string {
+	if len(a.Info.Users) == 0 {
+		return ""
+	}
+	name, _, _ := strings.Cut(a.Info.Users[0].Principal, "@")
+	return name
+}
+
+// LBAddr is the front door's address.
+func (a *Admin) LBAddr() string { return a.Info.LB.Addr }
+
+// RealmName is the farm's Kerberos realm.
+func (a *Admin) RealmName() string { return a.Info.Realm }
+
+// ServiceAccount is the shared account that holds the site's SPN.
+func (a *Admin) ServiceAccount() string { return a.Info.Service }
+
+// Hosts are the farm's hosts: address, keytab and events file.
+func (a *Admin) Hosts() []doctor.Host {
+	var out []doctor.Host
+	for _, b := range a.Info.Backends {
+		h := doctor.Host{Name: b.Name, Addr: b.Addr, Events: EventsPath(a.Dir, b.Name)}
+		for _, r := range a.hosts {
+			if r.name == b.Name {
+				h.Keytab = r.keytab
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// HostURL is the URL to reach a host at addr directly as name: HTTPS
+// when the LB passes TLS through (the hosts serve it), else HTTP.
+func (a *Admin) HostURL(name, addr string) string {
+	_, port, _ := strings.Cut(addr, ":")
+	scheme := "http"
+	if a.Info.LB.Mode == "passthrough" || a.Info.LB.Mode == "reencrypt" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s:%s/", scheme, name, port)
+}
+
+// Offers is one anonymous GET through the LB: the schemes a 401 lists.
+func (a *Admin) Offers(ctx context.Context, name string) ([]string, int, error) {
+	hc, err := krbhttp.NewHTTPClient(krbhttp.Config{CAFile: a.Info.CACert, DialAddr: a.Info.LB.Addr})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URLFor(name), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	var out []string
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		out = append(out, scheme)
+	}
+	return out, resp.StatusCode, nil
+}
+
+// Diagnose runs the doctor on this farm (doctor.Diagnose).
+func (a *Admin) Diagnose(ctx context.Context, o doctor.Options) (*doctor.Report, error) {
+	return doctor.Diagnose(ctx, a, o)
 }

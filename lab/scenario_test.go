@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/labtest"
+	"github.com/krbfarm/krbfarm/lab/scenario"
 )
 
 // TestScenarios runs every runnable scenario on its own fresh farm with the
 // real MIT KDC: the symptom must appear, the doctor must name the cause and
 // the fix must cure it.
 func TestScenarios(t *testing.T) {
-	for _, sc := range lab.Scenarios() {
+	for _, sc := range scenario.All() {
 		t.Run(sc.Name, func(t *testing.T) {
 			farm := labtest.Start(t, lab.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -45,7 +47,7 @@ func TestStartWithoutBatchRight(t *testing.T) {
 	} {
 		t.Run(tt.health, func(t *testing.T) {
 			cfg := lab.Config{LB: lab.LBConfig{Health: tt.health}, Backends: []lab.BackendConfig{{Name: "server1"},
-				{Name: "server2", IIS: lab.IISSettings{BatchLogonRight: lab.Bool(false)}}}}
+				{Name: "server2", IIS: directory.IISSettings{BatchLogonRight: directory.Bool(false)}}}}
 			farm := labtest.Start(t, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

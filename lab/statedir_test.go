@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
@@ -160,7 +161,7 @@ func startErr(t *testing.T, dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	farm, err := lab.Start(ctx, lab.Config{StateDir: dir})
-	var missing *lab.MissingToolsError
+	var missing *kdc.MissingToolsError
 	if errors.As(err, &missing) {
 		t.Skip(err)
 	}

@@ -13,7 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"cmp"
 	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/kdc"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"github.com/krbfarm/krbfarm/lb"
 	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
@@ -51,7 +55,7 @@ func lockDir(dir string) (*os.File, error) {
 // makeCerts creates (or reuses) the lab CA and mints the FQDN's certificate.
 // The CA survives restarts of a kept state dir, so a browser or curl that
 // trusts it once keeps trusting it.
-func (f *Farm) makeCerts(context.Context, *tools) error {
+func (f *Farm) makeCerts(context.Context, *kdc.Tools) error {
 	dir := filepath.Join(f.Dir, "tls")
 	f.CAFile = filepath.Join(dir, "ca.pem")
 	ca, err := tlsterm.NewCA(f.CAFile, filepath.Join(dir, "ca-key.pem"))
@@ -70,16 +74,16 @@ func (f *Farm) makeCerts(context.Context, *tools) error {
 
 // certFile and keyFile are the FQDN's certificate: the user's, or the lab's.
 func (f *Farm) certFile() string {
-	return or(f.Config.LB.Cert, filepath.Join(f.Dir, "tls", f.Config.FQDN+".pem"))
+	return cmp.Or(f.Config.LB.Cert, filepath.Join(f.Dir, "tls", f.Config.FQDN+".pem"))
 }
 
 func (f *Farm) keyFile() string {
-	return or(f.Config.LB.Key, filepath.Join(f.Dir, "tls", f.Config.FQDN+"-key.pem"))
+	return cmp.Or(f.Config.LB.Key, filepath.Join(f.Dir, "tls", f.Config.FQDN+"-key.pem"))
 }
 
 // startHosts gives each host a copy of the shared keytab and its config,
 // and starts them all at once.
-func (f *Farm) startHosts(ctx context.Context, _ *tools) error {
+func (f *Farm) startHosts(ctx context.Context, _ *kdc.Tools) error {
 	exe, err := f.exe()
 	if err != nil {
 		return err
@@ -110,12 +114,12 @@ func (f *Farm) prepareHost(h *Host) error {
 	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 		return err
 	}
-	d, err := LoadDirectory(f.Dir)
+	d, err := directory.Load(f.Dir)
 	if err != nil {
 		return err
 	}
 	hs := d.Host(h.Name)
-	if err := writeHostKeytab(d, hs, h.Keytab); err != nil {
+	if err := directory.WriteHostKeytab(d, hs, h.Keytab); err != nil {
 		return fmt.Errorf("give %s its keytab: %w", h.Name, err)
 	}
 	// No SPN pinned: like http.sys, the host accepts a ticket for any SPN
@@ -150,7 +154,7 @@ func (f *Farm) exe() (string, error) {
 }
 
 // startLB runs the load balancer in this process, in front of the hosts.
-func (f *Farm) startLB(ctx context.Context, _ *tools) error {
+func (f *Farm) startLB(ctx context.Context, _ *kdc.Tools) error {
 	cfg := f.lbConfig()
 	var tc *tls.Config
 	if cfg.Mode != lb.ModePassthrough {
@@ -220,8 +224,8 @@ func (f *Farm) LBAddr() string {
 // balancer and expects the Negotiate challenge from each: the whole path,
 // TLS included, answers. A host configured without the batch logon right
 // answers 503 (its pool is stopped): that is expected of it.
-func (f *Farm) waitFrontDoor(ctx context.Context, _ *tools) error {
-	hc, err := newHTTPClient(ClientConfig{CAFile: f.CAFile, DialAddr: f.LBAddr(), Timeout: 5 * time.Second})
+func (f *Farm) waitFrontDoor(ctx context.Context, _ *kdc.Tools) error {
+	hc, err := krbhttp.NewHTTPClient(krbhttp.Config{CAFile: f.CAFile, DialAddr: f.LBAddr(), Timeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 )
 
 // stateFlags are --state and --krb-path, for commands on a running farm.
@@ -31,7 +32,7 @@ func (sf *stateFlags) admin() (*lab.Admin, error) {
 // a usage error, and names the argument or flag it came from (fields maps
 // the library's field names to the CLI's).
 func refusedInput(err error, fields map[string]string) error {
-	var ne *lab.NameError
+	var ne *kdc.NameError
 	if !errors.As(err, &ne) {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -59,7 +60,7 @@ func runDemo(ctx context.Context, out io.Writer, cfg lab.Config, n int) error {
 
 // demoRequests sends n authenticated requests, one TCP connection each, and
 // counts the good ones per backend.
-func demoRequests(ctx context.Context, out io.Writer, farm *lab.Farm, c *lab.Client, n int) (map[string]int, int) {
+func demoRequests(ctx context.Context, out io.Writer, farm *lab.Farm, c *krbhttp.Client, n int) (map[string]int, int) {
 	want := farm.Config.Users[0].Name + "@" + farm.Config.Realm
 	served, failed := map[string]int{}, 0
 	fmt.Fprintf(out, "  %-4s %-8s %-6s %-28s %s\n", "#", "backend", "status", "user", "mechanism")

@@ -7,7 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/doctor"
 )
 
 func newDoctorCmd() *cobra.Command {
@@ -44,7 +45,7 @@ Exit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run.`,
 			if err != nil {
 				return err
 			}
-			r, err := a.Diagnose(ctx, lab.DoctorOptions{Name: name, Requests: requests, User: ext.user})
+			r, err := a.Diagnose(ctx, doctor.Options{Name: name, Requests: requests, User: ext.user})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -79,15 +80,15 @@ func newIISCmd() *cobra.Command {
 				return err
 			}
 			set := cmd.Flags().Changed
-			err = a.SetIIS(cmd.Context(), args[0], func(s *lab.IISSettings) {
+			err = a.SetIIS(cmd.Context(), args[0], func(s *directory.IISSettings) {
 				if set("identity") {
 					s.Identity = identity
 				}
 				if set("useKernelMode") {
-					s.UseKernelMode = lab.Bool(kernel)
+					s.UseKernelMode = directory.Bool(kernel)
 				}
 				if set("useAppPoolCredentials") {
-					s.UseAppPoolCredentials = lab.Bool(appPool)
+					s.UseAppPoolCredentials = directory.Bool(appPool)
 				}
 				if set("maxFieldLength") {
 					s.MaxFieldLength = field

@@ -9,7 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/backend"
+	"github.com/krbfarm/krbfarm/lab/doctor"
 )
 
 // externalFlags describe a real deployment for `krbfarm doctor --url`.
@@ -31,19 +32,19 @@ func (e *externalFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&e.ca, "ca", "", "PEM file of the CA that signs the site's certificate (default: system roots)")
 	f.StringVar(&e.connect, "connect-to", "", "HOST:PORT to connect to for the URL instead of resolving its name (like curl --connect-to), e.g. the LB")
 	f.StringArrayVar(&e.backends, "backend", nil, "a host to reach directly, HOST:PORT or http://HOST:PORT (repeatable)")
-	f.IntVar(&e.maxFieldLength, "max-field-length", lab.DefaultMaxFieldLength, "the hosts' header limit (http.sys MaxFieldLength)")
+	f.IntVar(&e.maxFieldLength, "max-field-length", backend.DefaultMaxFieldLength, "the hosts' header limit (http.sys MaxFieldLength)")
 }
 
 // options reads the password from the environment, never from a flag.
-func (e *externalFlags) options(requests int) lab.ExternalOptions {
-	return lab.ExternalOptions{
+func (e *externalFlags) options(requests int) doctor.ExternalOptions {
+	return doctor.ExternalOptions{
 		URL: e.url, Realm: e.realm, KDC: e.kdc, User: e.user, Password: os.Getenv(e.passwordEnv),
 		CCache: e.ccache, Backends: e.backends, Requests: requests, CAFile: e.ca, Connect: e.connect, MaxFieldLength: e.maxFieldLength,
 	}
 }
 
 func runExternalDoctor(ctx context.Context, cmd *cobra.Command, e *externalFlags, requests int, output string) error {
-	r, err := lab.DiagnoseExternal(ctx, e.options(requests))
+	r, err := doctor.DiagnoseExternal(ctx, e.options(requests))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -51,13 +52,13 @@ func runExternalDoctor(ctx context.Context, cmd *cobra.Command, e *externalFlags
 }
 
 // writeReport prints r as text or JSON and turns a problem into exit 1.
-func writeReport(cmd *cobra.Command, r *lab.Report, output string) error {
+func writeReport(cmd *cobra.Command, r *doctor.Report, output string) error {
 	out := cmd.OutOrStdout()
 	if output == "json" {
 		b, _ := json.MarshalIndent(r, "", "  ")
 		fmt.Fprintln(out, string(b))
 	} else {
-		lab.PrintReport(out, r, "")
+		r.Print(out, "")
 	}
 	if !r.Healthy() {
 		return &exitError{code: 1, err: fmt.Errorf("problem found: %s", r.Cause)}

@@ -9,6 +9,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/doctor"
+	"github.com/krbfarm/krbfarm/lab/scenario"
+	"io"
 )
 
 func newScenarioCmd() *cobra.Command {
@@ -16,7 +19,7 @@ func newScenarioCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "list", Short: "List the scenarios", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, sc := range lab.Scenarios() {
+			for _, sc := range scenario.All() {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %-26s %s\n", sc.Name, sc.Title)
 			}
 			return nil
@@ -40,7 +43,7 @@ verify. Exit 0 only if the symptom appeared, the diagnosis named the cause
 and the fix cured it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := lab.FindScenario(args[0])
+			sc, err := scenario.Find(args[0])
 			if err != nil {
 				return err
 			}
@@ -73,7 +76,7 @@ and the fix cured it.`,
 // breakFarm applies a scenario's setup to a farm started by `up`; the
 // diagnosis is printed only with hint.
 func breakFarm(cmd *cobra.Command, farm *lab.Farm, name string, hint bool) error {
-	sc, err := lab.FindScenario(name)
+	sc, err := scenario.Find(name)
 	if err != nil {
 		return err
 	}
@@ -84,13 +87,13 @@ func breakFarm(cmd *cobra.Command, farm *lab.Farm, name string, hint bool) error
 			sc.User, farm.Dir, sc.User)
 	}
 	if !hint {
-		return farm.Admin().SetupQuiet(cmd.Context(), sc)
+		return sc.Break(cmd.Context(), farm.Admin(), io.Discard) // no hint: hands-on practice
 	}
 	fmt.Fprintln(out, "Hint: what was done:")
 	if err := sc.Break(cmd.Context(), farm.Admin(), out); err != nil {
 		return err
 	}
-	if f, ok := lab.Explain(sc.Cause); ok {
+	if f, ok := doctor.Explain(sc.Cause); ok {
 		fmt.Fprintf(out, "Hint: %s\nFix:  %s\n", f.Title, f.Fix)
 	}
 	return nil

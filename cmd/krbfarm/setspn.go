@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/directory"
 )
 
 // newSetspnCmd is setspn.exe against a running farm: the same flags and
@@ -76,7 +77,7 @@ func setspnAdd(cmd *cobra.Command, adm *lab.Admin, args []string, check bool) er
 		fmt.Fprintf(out, "Checking domain %s\n", adm.Info.Realm)
 	}
 	err := adm.SetSPN(cmd.Context(), args[0], args[1], check)
-	var dup *lab.DuplicateSPNError
+	var dup *directory.DuplicateSPNError
 	if errors.As(err, &dup) {
 		fmt.Fprintf(out, "%s is held by:\n", dup.SPN)
 		for _, h := range dup.Holders {
@@ -102,7 +103,7 @@ func setspnList(out io.Writer, adm *lab.Admin, args []string) error {
 	}
 	a := d.Account(args[0])
 	if a == nil {
-		return &lab.NoAccountError{Name: args[0]}
+		return &directory.NoAccountError{Name: args[0]}
 	}
 	fmt.Fprintf(out, "Registered ServicePrincipalNames for %s (kvno %d):\n", d.Qualified(a), a.KVNO)
 	for _, s := range a.SPNs {

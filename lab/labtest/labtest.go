@@ -32,6 +32,8 @@ import (
 
 	"github.com/krbfarm/krbfarm/backend"
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lab/kdc"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 )
 
 func init() {
@@ -70,7 +72,7 @@ func Start(t testing.TB, cfg lab.Config) *lab.Farm {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	farm, err := lab.Start(ctx, cfg, lab.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
-	var missing *lab.MissingToolsError
+	var missing *kdc.MissingToolsError
 	if errors.As(err, &missing) {
 		t.Skipf("skipping: %v", err)
 	}
@@ -87,7 +89,7 @@ func Start(t testing.TB, cfg lab.Config) *lab.Farm {
 
 // Client logs user in to farm ("" = the first user) and closes the client
 // in t.Cleanup.
-func Client(t testing.TB, farm *lab.Farm, user string) *lab.Client {
+func Client(t testing.TB, farm *lab.Farm, user string) *krbhttp.Client {
 	t.Helper()
 	c, err := farm.NewClient(user)
 	if err != nil {

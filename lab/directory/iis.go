@@ -1,0 +1,95 @@
+package directory
+
+import (
+	"fmt"
+	"strings"
+
+	"cmp"
+	"github.com/krbfarm/krbfarm/backend"
+)
+
+// Identities that mean "the host's machine account" when a pool runs as them.
+const (
+	AppPoolIdentity = "ApplicationPoolIdentity"
+	NetworkService  = "NetworkService"
+)
+
+// IISSettings are the Windows Authentication settings of one IIS site and
+// its application pool, named as IIS names them. Together they decide which
+// account's key decrypts Kerberos tickets (see DecryptingAccount).
+type IISSettings struct {
+	// Identity is the application pool identity: an account name (the shared
+	// svc-web), or ApplicationPoolIdentity / NetworkService, meaning the
+	// host's machine account. "" = the farm's shared service account.
+	Identity string `yaml:"identity" json:"identity"`
+	// UseKernelMode is windowsAuthentication/useKernelMode: http.sys
+	// decrypts tickets. nil = true (IIS's default).
+	UseKernelMode *bool `yaml:"useKernelMode" json:"useKernelMode"`
+	// UseAppPoolCredentials is windowsAuthentication/useAppPoolCredentials:
+	// in kernel mode, decrypt with the pool identity's key rather than the
+	// machine's. nil = true here, Microsoft's recommended farm setting (IIS's
+	// own default is false: see the app-pool-credentials-off scenario).
+	UseAppPoolCredentials *bool `yaml:"useAppPoolCredentials" json:"useAppPoolCredentials"`
+	// BatchLogonRight says whether the pool identity holds "Log on as a
+	// batch job" (SeBatchLogonRight). nil = true. false: the pool cannot
+	// start, the host answers 503 (no-batch-logon-right scenario).
+	BatchLogonRight *bool `yaml:"batchLogonRight,omitempty" json:"batchLogonRight,omitempty"`
+	// MaxFieldLength and MaxRequestBytes are http.sys's header limits
+	// (HKLM\SYSTEM\CurrentControlSet\Services\HTTP\Parameters); 0 = 16384,
+	// Windows' default. A header over them gets 400 "Request Header Too
+	// Long" (large-token scenario).
+	MaxFieldLength  int `yaml:"maxFieldLength,omitempty" json:"maxFieldLength,omitempty"`
+	MaxRequestBytes int `yaml:"maxRequestBytes,omitempty" json:"maxRequestBytes,omitempty"`
+}
+
+// HeaderLimits reports maxFieldLength and maxRequestBytes with defaults.
+func (s IISSettings) HeaderLimits() (field, request int) {
+	return cmp.Or(s.MaxFieldLength, backend.DefaultMaxFieldLength), cmp.Or(s.MaxRequestBytes, backend.DefaultMaxRequestBytes)
+}
+
+// BatchRight reports batchLogonRight with its default.
+func (s IISSettings) BatchRight() bool { return s.BatchLogonRight == nil || *s.BatchLogonRight }
+
+// KernelMode reports useKernelMode with its default.
+func (s IISSettings) KernelMode() bool { return s.UseKernelMode == nil || *s.UseKernelMode }
+
+// AppPoolCredentials reports useAppPoolCredentials with the farm's default.
+func (s IISSettings) AppPoolCredentials() bool {
+	return s.UseAppPoolCredentials == nil || *s.UseAppPoolCredentials
+}
+
+// PoolAccount is the account the application pool runs as.
+func (s IISSettings) PoolAccount(service, machine string) string {
+	switch {
+	case s.Identity == "":
+		return service
+	case strings.EqualFold(s.Identity, AppPoolIdentity), strings.EqualFold(s.Identity, NetworkService):
+		return machine
+	}
+	return s.Identity
+}
+
+// DecryptingAccount applies IIS's rule: kernel mode without
+// useAppPoolCredentials decrypts with the machine account's key; kernel
+// mode with it, or user mode, decrypts with the pool identity's key.
+func (s IISSettings) DecryptingAccount(service, machine string) string {
+	if s.KernelMode() && !s.AppPoolCredentials() {
+		return machine
+	}
+	return s.PoolAccount(service, machine)
+}
+
+// Explain says in one line why DecryptingAccount chose its account.
+func (s IISSettings) Explain(service, machine string) string {
+	acct := s.DecryptingAccount(service, machine)
+	switch {
+	case s.KernelMode() && !s.AppPoolCredentials():
+		return fmt.Sprintf("useKernelMode=True, useAppPoolCredentials=False: http.sys decrypts with the machine key (%s)", acct)
+	case s.KernelMode():
+		return fmt.Sprintf("useKernelMode=True, useAppPoolCredentials=True: decrypts with the pool identity's key (%s)", acct)
+	}
+	return fmt.Sprintf("useKernelMode=False: the worker decrypts as its identity (%s)", acct)
+}
+
+// Bool returns a pointer to b, for IISSettings literals.
+func Bool(b bool) *bool { return &b }
