@@ -17,18 +17,18 @@ import (
 
 // Identity is who a valid AP-REQ authenticated, and with what key.
 type Identity struct {
-	User      string `json:"user"`      // client principal, e.g. "alice@KRBFARM.LOCALHOST"
-	SPN       string `json:"spn"`       // service principal of the ticket, without realm
-	Realm     string `json:"realm"`     // service realm
-	KVNO      int    `json:"kvno"`      // key version that decrypted the ticket
-	EncType   string `json:"enctype"`   // e.g. "aes256-cts-hmac-sha1-96"
-	Mechanism string `json:"mechanism"` // "Kerberos", or "NTLM" after an NTLM handshake
+	User      string    `json:"user"`      // client principal, e.g. "alice@KRBFARM.LOCALHOST"
+	SPN       string    `json:"spn"`       // service principal of the ticket, without realm
+	Realm     string    `json:"realm"`     // service realm
+	KVNO      int       `json:"kvno"`      // key version that decrypted the ticket
+	EncType   string    `json:"enctype"`   // e.g. "aes256-cts-hmac-sha1-96"
+	Mechanism string    `json:"mechanism"` // "Kerberos", or "NTLM" after an NTLM handshake
+	Remote    string    `json:"remote"`    // peer address as given to Verify
+	AuthTime  time.Time `json:"auth_time"` // when the client authenticated to the KDC
+	EndTime   time.Time `json:"end_time"`  // ticket expiry
 	// Binding says how Extended Protection bound the token: BindingChannel,
 	// BindingService, or "" (not checked, or no bindings under Allow).
-	Binding  string    `json:"binding,omitempty"`
-	Remote   string    `json:"remote"`    // peer address as given to Verify
-	AuthTime time.Time `json:"auth_time"` // when the client authenticated to the KDC
-	EndTime  time.Time `json:"end_time"`  // ticket expiry
+	Binding string `json:"binding,omitempty"`
 }
 
 // Verifier checks Negotiate tokens against a keytab held in memory, with a
