@@ -172,7 +172,7 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
 		zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted), zap.Int("maxConnections", s.cfg.MaxConnections),
-		zap.Duration("body_timeout", s.cfg.BodyTimeout))
+		zap.Duration("body_timeout", s.cfg.BodyTimeout), zap.String("tokenChecking", string(s.cfg.ExtendedProtection.TokenChecking)))
 	if conf != nil {
 		err = srv.ServeTLS(ln, "", "")
 	} else {
