@@ -125,6 +125,11 @@ type Config struct {
 	// believed, e.g. {trusted: [127.0.0.1/32]}; the zero value reads none.
 	// See ProxyProtocol for the trust policy.
 	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol,omitempty"`
+	// ExtendedProtection is IIS's extendedProtection for Kerberos tokens:
+	// tokenChecking None|Allow|Require, flags and spns; the zero value is
+	// None (bindings ignored). See ExtendedProtection. NTLM logons are not
+	// checked.
+	ExtendedProtection ExtendedProtection `yaml:"extendedProtection,omitempty"`
 }
 
 // withDefaults returns c with every zero optional field resolved. It is the
@@ -165,6 +170,7 @@ func (c Config) withDefaults() Config {
 		c.Providers = DefaultProviders()
 	}
 	c.Providers = canonicalProviders(c.Providers)
+	c.ExtendedProtection.TokenChecking = c.ExtendedProtection.mode()
 	return c
 }
 
@@ -217,6 +223,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateNumbers()...)
 	errs = append(errs, validateProviders(c.Providers)...)
 	if err := c.ProxyProtocol.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.ExtendedProtection.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

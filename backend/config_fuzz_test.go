@@ -16,6 +16,8 @@ func FuzzConfigYAML(f *testing.F) {
 	f.Add("name: s\nkeytab: k\nproxy_protocol: {trusted: ['10.0.0.0/33', '']}\nmaxFieldLength: -1\nmaxConnections: -2\nbody_timeout: -1s\nproviders: [ntlm, NTLM, x]\n")
 	f.Add("name: s\nkeytab: k\nbatchLogonRight: false\nmax_header_bytes: 10\nmaxFieldLength: 20\nmax_clock_skew: 1h\nclock_offset: -10m\n")
 	f.Add("name: s\nkeytab: k\ntls_cert: c\nunknown: 1\n")
+	f.Add("name: s\nkeytab: k\nextendedProtection: {tokenChecking: accept, flags: [proxy, ProxyCohosting, AllowDotlessSpn], spns: [http/sso, HTTP/a.b]}\n")
+	f.Add("name: s\nkeytab: k\nextendedProtection: {tokenChecking: Require, flags: [None, Proxy], spns: ['HTTP/a@R', HOST/x.y]}\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		c, err := decodeConfig(strings.NewReader(src))
 		if err != nil {
@@ -26,6 +28,11 @@ func FuzzConfigYAML(f *testing.F) {
 			t.Fatalf("valid config invalid after defaults: %v\n%s", err, src)
 		}
 		d.ProxyProtocol.wrap(nopListener{}, nil)
+		switch p := newBindingPolicy(d.ExtendedProtection); p.mode {
+		case TokenCheckingNone, TokenCheckingAllow, TokenCheckingRequire:
+		default:
+			t.Fatalf("valid config resolves to tokenChecking %q\n%s", p.mode, src)
+		}
 	})
 }
 

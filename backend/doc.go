@@ -34,6 +34,20 @@
 // the real handshake on their connection (CHALLENGE, then an NTLMv2 check
 // against Config.NTLMUsers, written with WriteNTLMUsers).
 //
+// Extended Protection (Config.ExtendedProtection, IIS's extendedProtection)
+// checks the channel bindings a Kerberos client puts in its authenticator
+// checksum (RFC 4121 §4.1.1.2: the MD5 of a gss_channel_bindings_struct
+// whose application data is RFC 5929's "tls-server-end-point:" and the
+// hash of the server certificate the client saw) against the certificate
+// this host served on the connection. tokenChecking Allow refuses bindings
+// that do not match, Require also refuses none; over plain HTTP there is no
+// channel to match. With flags Proxy the host does http.sys's service
+// binding instead: the ticket's SPN must be in spns. Refusals are
+// EPA_CHANNEL_BINDING_MISSING, EPA_CHANNEL_BINDING_MISMATCH and
+// EPA_SERVICE_BINDING, 4625 status 0xC000035B (STATUS_BAD_BINDINGS). NTLM
+// logons are not checked. Verifier.AcceptOn takes the connection's Channel;
+// Verify and Accept assume plain HTTP.
+//
 // Typical use:
 //
 //	cfg := backend.Config{

@@ -35,6 +35,12 @@ const (
 
 	// ReasonNoBatchRight: the app pool identity lacks SeBatchLogonRight.
 	ReasonNoBatchRight = "LOGON_TYPE_NOT_GRANTED"
+
+	// Extended Protection (extendedProtection) refusals, 4625 status
+	// 0xC000035B STATUS_BAD_BINDINGS.
+	ReasonBindingMissing  = "EPA_CHANNEL_BINDING_MISSING"  // Require: the token carries no channel bindings
+	ReasonBindingMismatch = "EPA_CHANNEL_BINDING_MISMATCH" // its bindings are for another TLS channel, or none exists here
+	ReasonServiceBinding  = "EPA_SERVICE_BINDING"          // flags Proxy: the ticket's SPN is not in spns
 )
 
 // AuthError is why a Negotiate token was refused. Code is the Kerberos

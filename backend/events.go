@@ -34,6 +34,7 @@ const (
 	StatusInvalidParameter uint32 = 0xC000000D // STATUS_INVALID_PARAMETER: a token that does not decode
 	StatusTrustFailure     uint32 = 0xC000018D // STATUS_TRUSTED_RELATIONSHIP_FAILURE: ticket key not held
 	StatusNoResources      uint32 = 0xC000009A // STATUS_INSUFFICIENT_RESOURCES: replay cache full
+	StatusBadBindings      uint32 = 0xC000035B // STATUS_BAD_BINDINGS: Extended Protection refused the token
 )
 
 // Event is one Windows-like event, written as one JSON line. Fields that do
@@ -78,6 +79,8 @@ func failureStatus(ae *AuthError) (status, sub uint32) {
 		return StatusNoResources, 0
 	case ReasonNoKey, ReasonBadKeyVer, ReasonNotUs:
 		return StatusLogonFailure, StatusTrustFailure
+	case ReasonBindingMissing, ReasonBindingMismatch, ReasonServiceBinding:
+		return StatusBadBindings, 0
 	}
 	return StatusLogonFailure, 0
 }

@@ -63,7 +63,7 @@ func (s *Site) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 		s.refuse(w, r, malformed("Negotiate is not an enabled provider of this site (providers: %s)", strings.Join(s.cfg.Providers, ", ")))
 		return
 	}
-	id, reply, err := s.verifier.Accept(h, r.RemoteAddr)
+	id, reply, err := s.verifier.AcceptOn(h, r.RemoteAddr, channelOf(r))
 	if err != nil {
 		s.refuse(w, r, err)
 		return
@@ -132,7 +132,7 @@ func failureUser(ae *AuthError) string {
 // failurePackage names the authentication package a refusal came from.
 func failurePackage(ae *AuthError) string {
 	switch {
-	case ae.Code != 0, ae.Name == ReasonReplayCacheFull:
+	case ae.Code != 0, ae.Name == ReasonReplayCacheFull, strings.HasPrefix(ae.Name, "EPA_"):
 		return mechKerberos
 	case strings.HasPrefix(ae.Name, "NTLM"):
 		return mechNTLM

@@ -73,6 +73,7 @@ type ticketSpec struct {
 	mutual bool
 	subkey int32                   // client subkey's etype; 0 = no subkey
 	mechs  []asn1.ObjectIdentifier // SPNEGO mechTypes; nil = the KRB5 OID
+	bnd    []byte                  // RFC 4121 Bnd (16 bytes, channel bindings' MD5); nil = none (zeros)
 }
 
 // minted is what the client keeps to check the host's AP-REP.
@@ -125,6 +126,7 @@ func mintKeep(t testing.TB, spec ticketSpec) (string, minted) {
 	if s.mutual {
 		binary.LittleEndian.PutUint32(auth.Cksum.Checksum[20:], 0x32) // mutual|integ|conf
 	}
+	copy(auth.Cksum.Checksum[4:20], s.bnd)
 	if s.subkey != 0 {
 		et, err := crypto.GetEtype(s.subkey)
 		if err != nil {

@@ -80,6 +80,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 		return nil, err
 	}
 	s.warnMissingSPN(kt)
+	s.warnNoChannel()
 	s.batch.Store(*cfg.BatchLogonRight)
 	s.SetHeaderLimits(cfg.MaxFieldLength, cfg.MaxRequestBytes)
 	s.poolStart()
@@ -154,7 +155,12 @@ func (s *Site) ListenAndServe(ctx context.Context) error {
 // Serve serves HTTP (HTTPS when TLSCert and TLSKey are set) on ln until ctx
 // ends or Close is called, then returns nil. It closes ln.
 func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
-	srv := s.newServer(ctx)
+	conf, err := s.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("backend %s: %w", s.cfg.Name, err)
+	}
+	srv := s.newServer(ctx, conf)
 	if !s.track(srv) {
 		ln.Close()
 		return nil
@@ -166,10 +172,9 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
 		zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted), zap.Int("maxConnections", s.cfg.MaxConnections),
-		zap.Duration("body_timeout", s.cfg.BodyTimeout))
-	var err error
-	if s.cfg.TLSCert != "" {
-		err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		zap.Duration("body_timeout", s.cfg.BodyTimeout), zap.String("tokenChecking", string(s.cfg.ExtendedProtection.TokenChecking)))
+	if conf != nil {
+		err = srv.ServeTLS(ln, "", "")
 	} else {
 		err = srv.Serve(ln)
 	}
@@ -186,17 +191,25 @@ func (s *Site) limit(ln net.Listener) net.Listener {
 	return newLimitListener(ln, s.cfg.MaxConnections, r.reject)
 }
 
-func (s *Site) newServer(ctx context.Context) *http.Server {
+// newServer returns the http.Server for one Serve call; conf is its TLS
+// config (nil: plain HTTP), whose certificate's tls-server-end-point goes
+// into every request's context for Extended Protection.
+func (s *Site) newServer(ctx context.Context, conf *serverTLS) *http.Server {
 	errLog, _ := zap.NewStdLogAt(s.log.Named("http"), zap.DebugLevel)
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    serverHeaderLimit(s.cfg),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext:       withConnState,
 		ErrorLog:          errLog,
 	}
+	if conf != nil {
+		srv.TLSConfig = conf.config
+		ctx = withEndPoint(ctx, conf.endPoint)
+	}
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	return srv
 }
 
 // serverHeaderLimit is net/http's own header limit: well above the

@@ -26,6 +26,9 @@ type Identity struct {
 	Remote    string    `json:"remote"`    // peer address as given to Verify
 	AuthTime  time.Time `json:"auth_time"` // when the client authenticated to the KDC
 	EndTime   time.Time `json:"end_time"`  // ticket expiry
+	// Binding says how Extended Protection bound the token: BindingChannel,
+	// BindingService, or "" (not checked, or no bindings under Allow).
+	Binding string `json:"binding,omitempty"`
 }
 
 // Verifier checks Negotiate tokens against a keytab held in memory, with a
@@ -37,6 +40,7 @@ type Verifier struct {
 	now    func() time.Time // host clock, offset included
 	keys   atomic.Pointer[keytab.Keytab]
 	replay *ReplayCache
+	epa    bindingPolicy // extendedProtection
 }
 
 // NewVerifier returns a Verifier for cfg's SPN, realm, skew, clock offset
@@ -53,6 +57,7 @@ func NewVerifier(cfg Config, kt *keytab.Keytab, clock func() time.Time) *Verifie
 		skew:   cfg.MaxClockSkew,
 		now:    func() time.Time { return clock().Add(off) },
 		replay: NewReplayCache(2*cfg.MaxClockSkew, cfg.ReplayCacheSize),
+		epa:    newBindingPolicy(cfg.ExtendedProtection),
 	}
 	if cfg.SPN != "" {
 		pn, _ := types.ParseSPNString(cfg.SPN)
@@ -69,9 +74,10 @@ func (v *Verifier) SetKeytab(kt *keytab.Keytab) { v.keys.Store(kt) }
 func (v *Verifier) Replay() *ReplayCache { return v.replay }
 
 // Verify checks an Authorization header value ("Negotiate <base64>") sent
-// from remote. On failure the error is an *AuthError.
+// from remote, over plain HTTP (no TLS channel: see AcceptOn). On failure
+// the error is an *AuthError.
 func (v *Verifier) Verify(authHeader, remote string) (*Identity, error) {
-	id, _, err := v.accept(authHeader, remote)
+	id, _, err := v.accept(authHeader, remote, Channel{})
 	return id, err
 }
 
@@ -80,7 +86,13 @@ func (v *Verifier) Verify(authHeader, remote string) (*Identity, error) {
 // one (nil: none). On a refused token the error is an *AuthError; a reply
 // that cannot be built (no randomness) is another error.
 func (v *Verifier) Accept(authHeader, remote string) (*Identity, []byte, error) {
-	id, in, err := v.accept(authHeader, remote)
+	return v.AcceptOn(authHeader, remote, Channel{})
+}
+
+// AcceptOn is Accept for a token that came on ch, which Extended
+// Protection (Config.ExtendedProtection) checks its bindings against.
+func (v *Verifier) AcceptOn(authHeader, remote string, ch Channel) (*Identity, []byte, error) {
+	id, in, err := v.accept(authHeader, remote, ch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,7 +103,7 @@ func (v *Verifier) Accept(authHeader, remote string) (*Identity, []byte, error) 
 	return id, reply, nil
 }
 
-func (v *Verifier) accept(authHeader, remote string) (*Identity, *gssInput, error) {
+func (v *Verifier) accept(authHeader, remote string, ch Channel) (*Identity, *gssInput, error) {
 	tok, err := decodeHeader(authHeader)
 	if err != nil {
 		return nil, nil, err
@@ -100,7 +112,7 @@ func (v *Verifier) accept(authHeader, remote string) (*Identity, *gssInput, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := v.verifyAPReq(in.req, remote)
+	id, err := v.verifyAPReq(in.req, remote, ch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,9 +120,11 @@ func (v *Verifier) accept(authHeader, remote string) (*Identity, *gssInput, erro
 }
 
 // verifyAPReq follows MIT's krb5_rd_req order: server name, key, ticket
-// decryption, authenticator, clock skew, ticket times, then the replay
-// cache (so refused tokens are not remembered).
-func (v *Verifier) verifyAPReq(req *messages.APReq, remote string) (id *Identity, err error) {
+// decryption, authenticator, clock skew, ticket times, then Extended
+// Protection (MIT checks bindings after krb5_rd_req; here before the
+// replay cache, so that a token refused for its channel is not remembered
+// and its rightful channel can still use it), then the replay cache.
+func (v *Verifier) verifyAPReq(req *messages.APReq, remote string, ch Channel) (id *Identity, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			id, err = nil, malformed("AP-REQ could not be processed (panic: %v)", p)
@@ -133,13 +147,19 @@ func (v *Verifier) verifyAPReq(req *messages.APReq, remote string) (id *Identity
 	if err := v.checkTimes(req, now); err != nil {
 		return nil, withUser(err, user)
 	}
+	binding, err := v.epa.check(req, ch)
+	if err != nil {
+		return nil, withUser(err, user)
+	}
 	a := &req.Authenticator
 	client := principalString(a.CName.NameString, a.CRealm)
 	spn := principalString(req.Ticket.SName.NameString, req.Ticket.Realm)
 	if err := v.replayCheck(client, spn, a, now); err != nil {
 		return nil, withUser(err, user)
 	}
-	return newIdentity(req, kvno, remote), nil
+	id = newIdentity(req, kvno, remote)
+	id.Binding = binding
+	return id, nil
 }
 
 // replayCheck records the authenticator in the replay cache, refusing a

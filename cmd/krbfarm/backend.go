@@ -23,7 +23,8 @@ Authentication: 401 Negotiate without a token, 200 with a valid Kerberos
 token for the SPN, and one structured log line with the Kerberos reason for
 every refusal. GET /healthz answers 200 for load balancers.`,
 		Example: `  krbfarm backend --name server1 --keytab http.keytab --spn HTTP/sso.example.com --listen 127.0.0.1:8081
-  krbfarm backend --config server1.yaml`,
+  krbfarm backend --config server1.yaml
+  krbfarm backend --config server1.yaml --token-checking Require --epa-flags Proxy --epa-spn HTTP/sso.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := mergeBackendConfig(cmd, file, cfg)
@@ -98,6 +99,9 @@ type iisFlags struct {
 	maxField, maxRequest, maxConnections      int
 	providers                                 []string
 	ntlmUsers, eventLog                       string
+	// extendedProtection
+	tokenChecking     string
+	epaFlags, epaSPNs []string
 }
 
 func (i *iisFlags) register(cmd *cobra.Command) {
@@ -111,6 +115,9 @@ func (i *iisFlags) register(cmd *cobra.Command) {
 	f.StringSliceVar(&i.providers, "providers", nil, "providers in order, each a WWW-Authenticate header (default Negotiate,NTLM)")
 	f.StringVar(&i.ntlmUsers, "ntlm-users", "", "file (0600) of user:NT-hash lines for NTLM logons")
 	f.StringVar(&i.eventLog, "event-log", "", "append Windows-like security events (4624/4625/5021) to this file")
+	f.StringVar(&i.tokenChecking, "token-checking", "", "extendedProtection tokenChecking: None, Allow or Require: channel bindings of Kerberos tokens must match this host's TLS certificate (default None)")
+	f.StringSliceVar(&i.epaFlags, "epa-flags", nil, "extendedProtection flags: Proxy (TLS ends before this host: check the SPN against --epa-spn instead), ProxyCohosting, NoServiceNameCheck, AllowDotlessSpn")
+	f.StringSliceVar(&i.epaSPNs, "epa-spn", nil, "extendedProtection spns: with --epa-flags Proxy, the SPNs a ticket may be for, e.g. HTTP/sso.example.com (repeat or comma-separate)")
 }
 
 // apply lays the IIS flags given on the command line over c.
@@ -142,5 +149,14 @@ func (i *iisFlags) apply(cmd *cobra.Command, c *backend.Config) {
 	}
 	if set("event-log") {
 		c.EventLog = i.eventLog
+	}
+	if set("token-checking") {
+		c.ExtendedProtection.TokenChecking = backend.TokenChecking(i.tokenChecking)
+	}
+	if set("epa-flags") {
+		c.ExtendedProtection.Flags = i.epaFlags
+	}
+	if set("epa-spn") {
+		c.ExtendedProtection.SPNs = i.epaSPNs
 	}
 }
