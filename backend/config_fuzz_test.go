@@ -17,8 +17,8 @@ func FuzzConfigYAML(f *testing.F) {
 	f.Add("name: s\nkeytab: k\nbatchLogonRight: false\nmax_header_bytes: 10\nmaxFieldLength: 20\nmax_clock_skew: 1h\nclock_offset: -10m\n")
 	f.Add("name: s\nkeytab: k\ntls_cert: c\nunknown: 1\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		c, err := decodeConfig(strings.NewReader(src))
-		if err != nil {
+		c, err := DecodeConfig(strings.NewReader(src))
+		if err != nil || c.Validate() != nil {
 			return
 		}
 		d := c.withDefaults()
