@@ -123,7 +123,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen != "" {
 		if _, err := checkHostPort(c.Listen); err != nil {
-			errs = append(errs, &config.FieldError{Path: "listen", Err: err})
+			errs = append(errs, config.Errorf("listen", "%w: use host:port, e.g. 127.0.0.1:8443, or port 0 for a free one (127.0.0.1:0)", err))
 		}
 	}
 	errs = append(errs, validateBackends(c.Backends)...)
