@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 // Defaults applied by Config when a field is left at its zero value.
@@ -200,25 +200,27 @@ func (c *Config) hasProvider(p string) bool {
 	return false
 }
 
-// Validate reports the first field that is wrong and how to fix it.
+// Validate reports every field that is wrong and how to fix it, all at
+// once: each a *config.FieldError naming the field by its YAML path,
+// joined with errors.Join.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Name == "" {
-		errs = append(errs, errors.New("name is required: set it to the host name shown in responses, e.g. \"server1\""))
+		errs = append(errs, config.Errorf("name", "required: set it to the host name shown in responses, e.g. \"server1\""))
 	}
 	if c.Keytab == "" {
-		errs = append(errs, errors.New("keytab is required: set it to the keytab file path"))
+		errs = append(errs, config.Errorf("keytab", "required: set it to the keytab file path"))
 	}
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			errs = append(errs, fmt.Errorf("listen %q: %v: use host:port, e.g. \"127.0.0.1:8081\"", c.Listen, err))
+			errs = append(errs, config.Errorf("listen", "%q: %v: use host:port, e.g. \"127.0.0.1:8081\"", c.Listen, err))
 		}
 	}
 	if err := validateSPN(c.SPN); err != nil {
 		errs = append(errs, err)
 	}
 	if strings.ContainsAny(c.Realm, "@/ ") {
-		errs = append(errs, fmt.Errorf("realm %q: must be a bare realm name, e.g. \"KRBFARM.LOCALHOST\"", c.Realm))
+		errs = append(errs, config.Errorf("realm", "%q: must be a bare realm name, e.g. \"KRBFARM.LOCALHOST\"", c.Realm))
 	}
 	errs = append(errs, c.validateNumbers()...)
 	errs = append(errs, validateProviders(c.Providers)...)
@@ -229,7 +231,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		errs = append(errs, errors.New("tls_cert and tls_key: set both to serve HTTPS, or neither for HTTP"))
+		errs = append(errs, config.Errorf(yes(c.TLSCert == "", "tls_cert", "tls_key"), "set both tls_cert and tls_key to serve HTTPS, or neither for HTTP"))
 	}
 	return errors.Join(errs...)
 }
@@ -237,28 +239,28 @@ func (c *Config) Validate() error {
 func (c *Config) validateNumbers() []error {
 	var errs []error
 	if c.MaxClockSkew < 0 {
-		errs = append(errs, fmt.Errorf("max_clock_skew %v: must be positive, or 0 for 5m", c.MaxClockSkew))
+		errs = append(errs, config.Errorf("max_clock_skew", "%v: must be positive, or 0 for 5m", c.MaxClockSkew))
 	}
 	if c.MaxHeaderBytes < 0 {
-		errs = append(errs, fmt.Errorf("max_header_bytes %d: must be positive, or 0 for 16384", c.MaxHeaderBytes))
+		errs = append(errs, config.Errorf("max_header_bytes", "%d: must be positive, or 0 for 16384", c.MaxHeaderBytes))
 	}
 	if c.MaxFieldLength < 0 {
-		errs = append(errs, fmt.Errorf("maxFieldLength %d: must be positive, or 0 for 16384", c.MaxFieldLength))
+		errs = append(errs, config.Errorf("maxFieldLength", "%d: must be positive, or 0 for 16384", c.MaxFieldLength))
 	}
 	if c.MaxHeaderBytes > 0 && c.MaxFieldLength > 0 && c.MaxHeaderBytes != c.MaxFieldLength {
-		errs = append(errs, fmt.Errorf("max_header_bytes %d and maxFieldLength %d: max_header_bytes is the old name of maxFieldLength: keep only maxFieldLength", c.MaxHeaderBytes, c.MaxFieldLength))
+		errs = append(errs, config.Errorf("max_header_bytes", "%d and maxFieldLength %d: max_header_bytes is the old name of maxFieldLength: keep only maxFieldLength", c.MaxHeaderBytes, c.MaxFieldLength))
 	}
 	if c.MaxRequestBytes < 0 {
-		errs = append(errs, fmt.Errorf("maxRequestBytes %d: must be positive, or 0 for 16384", c.MaxRequestBytes))
+		errs = append(errs, config.Errorf("maxRequestBytes", "%d: must be positive, or 0 for 16384", c.MaxRequestBytes))
 	}
 	if c.ReplayCacheSize < 0 {
-		errs = append(errs, fmt.Errorf("replay_cache_size %d: must be positive, or 0 for 1000000", c.ReplayCacheSize))
+		errs = append(errs, config.Errorf("replay_cache_size", "%d: must be positive, or 0 for 1000000", c.ReplayCacheSize))
 	}
 	if c.BodyTimeout < 0 {
-		errs = append(errs, fmt.Errorf("body_timeout %v: must be positive, or 0 for 30s", c.BodyTimeout))
+		errs = append(errs, config.Errorf("body_timeout", "%v: must be positive, or 0 for 30s", c.BodyTimeout))
 	}
 	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("maxConnections %d: must be positive, or 0 for 4096", c.MaxConnections))
+		errs = append(errs, config.Errorf("maxConnections", "%d: must be positive, or 0 for 4096", c.MaxConnections))
 	}
 	return errs
 }
@@ -269,9 +271,9 @@ func validateProviders(ps []string) []error {
 	for _, p := range canonicalProviders(ps) {
 		switch {
 		case p != ProviderNegotiate && p != ProviderNTLM:
-			errs = append(errs, fmt.Errorf("providers: %q is not a provider: use Negotiate and/or NTLM", p))
+			errs = append(errs, config.Errorf("providers", "%q is not a provider: use Negotiate and/or NTLM", p))
 		case seen[p]:
-			errs = append(errs, fmt.Errorf("providers: %s is listed twice: list each provider once", p))
+			errs = append(errs, config.Errorf("providers", "%s is listed twice: list each provider once", p))
 		}
 		seen[p] = true
 	}
@@ -283,38 +285,45 @@ func validateSPN(spn string) error {
 		return nil
 	}
 	if strings.Contains(spn, "@") {
-		return fmt.Errorf("spn %q: drop the @REALM suffix and put the realm in realm", spn)
+		return config.Errorf("spn", "%q: drop the @REALM suffix and put the realm in realm", spn)
 	}
 	svc, host, ok := strings.Cut(spn, "/")
 	if !ok || svc == "" || host == "" {
-		return fmt.Errorf("spn %q: use service/host, e.g. \"HTTP/sso.krbfarm.localhost\"", spn)
+		return config.Errorf("spn", "%q: use service/host, e.g. \"HTTP/sso.krbfarm.localhost\"", spn)
 	}
 	return nil
 }
 
-// LoadConfig reads a YAML config file, rejecting unknown fields, and
+// LoadConfig reads a YAML config file strictly (see DecodeConfig) and
 // validates it. Durations are written like "5m" or "90s".
 func LoadConfig(path string) (Config, error) {
-	var c Config
 	f, err := os.Open(path)
 	if err != nil {
-		return c, fmt.Errorf("backend config: %w", err)
+		return Config{}, fmt.Errorf("backend config: %w", err)
 	}
 	defer f.Close()
-	if c, err = decodeConfig(f); err != nil {
+	c, err := DecodeConfig(f)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
 		return c, fmt.Errorf("backend config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// decodeConfig reads one YAML document, rejecting unknown fields, and
-// validates it.
-func decodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig reads one YAML document; an unknown key is an error naming
+// the key and its line. It does not validate: callers that lay flags over
+// the file validate the result.
+func DecodeConfig(r io.Reader) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, err
+	err := config.Decode(r, &c)
+	return c, err
+}
+
+func yes[T any](cond bool, a, b T) T {
+	if cond {
+		return a
 	}
-	return c, c.Validate()
+	return b
 }

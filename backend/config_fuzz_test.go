@@ -19,8 +19,8 @@ func FuzzConfigYAML(f *testing.F) {
 	f.Add("name: s\nkeytab: k\nextendedProtection: {tokenChecking: accept, flags: [proxy, ProxyCohosting, AllowDotlessSpn], spns: [http/sso, HTTP/a.b]}\n")
 	f.Add("name: s\nkeytab: k\nextendedProtection: {tokenChecking: Require, flags: [None, Proxy], spns: ['HTTP/a@R', HOST/x.y]}\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		c, err := decodeConfig(strings.NewReader(src))
-		if err != nil {
+		c, err := DecodeConfig(strings.NewReader(src))
+		if err != nil || c.Validate() != nil {
 			return
 		}
 		d := c.withDefaults()

@@ -1,12 +1,15 @@
 package backend
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -18,8 +21,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"minimal", func(*Config) {}, ""},
 		{"full", func(c *Config) { c.SPN, c.Realm, c.Listen = testSPN, testRealm, "127.0.0.1:8081" }, ""},
-		{"no name", func(c *Config) { c.Name = "" }, "name is required"},
-		{"no keytab", func(c *Config) { c.Keytab = "" }, "keytab is required"},
+		{"no name", func(c *Config) { c.Name = "" }, "name: required"},
+		{"no keytab", func(c *Config) { c.Keytab = "" }, "keytab: required"},
 		{"bad listen", func(c *Config) { c.Listen = "8081" }, "listen"},
 		{"spn with realm", func(c *Config) { c.SPN = testSPN + "@R" }, "drop the @REALM"},
 		{"spn without host", func(c *Config) { c.SPN = "HTTP" }, "service/host"},
@@ -46,6 +49,26 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate: %v; want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestConfigValidateAllAtOnce: every wrong field is reported, each a
+// FieldError with its YAML path.
+func TestConfigValidateAllAtOnce(t *testing.T) {
+	c := Config{Listen: "8081", SPN: "HTTP", MaxFieldLength: -1, Providers: []string{"Kerberos"}, TLSKey: "/k"}
+	err := c.Validate()
+	want := []string{"name", "keytab", "listen", "spn", "maxFieldLength", "providers", "tls_cert"}
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *config.FieldError
+		if !errors.As(e, &fe) {
+			t.Errorf("%v is not a FieldError", e)
+			continue
+		}
+		got = append(got, fe.Path)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("paths %v; want %v\n%v", got, want, err)
 	}
 }
 
@@ -76,8 +99,8 @@ func TestLoadConfig(t *testing.T) {
 				MaxFieldLength: 65534, MaxRequestBytes: 65534, Providers: []string{"Negotiate"}, NTLMUsers: "/u", EventLog: "/e"}},
 		{name: "old max_header_bytes", path: write("old.yaml", "name: s\nkeytab: /k\nmax_header_bytes: 100\n"),
 			want: Config{Name: "s", Keytab: "/k", MaxHeaderBytes: 100}},
-		{name: "unknown field", path: write("typo.yaml", "name: s\nkeytab: /k\nkeytabs: /k\n"), err: "keytabs"},
-		{name: "empty", path: write("empty.yaml", ""), err: "name is required"},
+		{name: "unknown field", path: write("typo.yaml", "name: s\nkeytab: /k\nkeytabs: /k\n"), err: `line 3: unknown key "keytabs"`},
+		{name: "empty", path: write("empty.yaml", ""), err: "name: required"},
 		{name: "missing", path: filepath.Join(dir, "nope.yaml"), err: "no such file"},
 	}
 	for _, tt := range tests {

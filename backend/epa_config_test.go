@@ -52,7 +52,7 @@ func TestExtendedProtectionValidate(t *testing.T) {
 }
 
 func TestExtendedProtectionYAML(t *testing.T) {
-	c, err := decodeConfig(strings.NewReader(`name: s
+	c, err := DecodeConfig(strings.NewReader(`name: s
 keytab: k
 extendedProtection:
   tokenChecking: require
@@ -67,7 +67,7 @@ extendedProtection:
 	if ep.TokenChecking != TokenCheckingRequire || ep.flags() != flagProxy|flagCohosting || len(ep.SPNs) != 1 {
 		t.Errorf("decoded %+v; want Require, Proxy|ProxyCohosting, one SPN", ep)
 	}
-	if _, err := decodeConfig(strings.NewReader("name: s\nkeytab: k\nextendedProtection: {tokenCheck: Require}\n")); err == nil {
+	if _, err := DecodeConfig(strings.NewReader("name: s\nkeytab: k\nextendedProtection: {tokenCheck: Require}\n")); err == nil {
 		t.Error("unknown key under extendedProtection accepted")
 	}
 }

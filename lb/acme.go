@@ -3,7 +3,6 @@ package lb
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/krbfarm/krbfarm/internal/config"
 	tlsterm "github.com/krbfarm/krbfarm/tls"
 )
 
@@ -32,7 +32,7 @@ func (a *ACME) validate() error {
 		return nil
 	}
 	if len(a.Hosts) == 0 {
-		return errors.New("acme.hosts: at least one name is required with acme.directory")
+		return config.Errorf("acme.hosts", "at least one name is required with acme.directory")
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 // Status is the balancer's state as GET /status shows it.
@@ -81,7 +83,7 @@ func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
 func checkAdmin(addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("admin: %w", err)
+		return &config.FieldError{Path: "admin", Err: err}
 	}
 	if public || host == "localhost" {
 		return nil
@@ -89,7 +91,7 @@ func checkAdmin(addr string, public bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("admin: %q is not a loopback address: use 127.0.0.1:PORT, or set admin_public: true to expose metrics and status", addr)
+	return config.Errorf("admin", "%q is not a loopback address: use 127.0.0.1:PORT, or set admin_public: true to expose metrics and status", addr)
 }
 
 // collector exports the pool's counters at scrape time: the data path

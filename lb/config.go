@@ -1,11 +1,18 @@
 package lb
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 // Modes of Config.Mode.
@@ -76,124 +83,127 @@ const (
 // withDefaults returns c with every zero value replaced by its default. It
 // is the one place defaults are resolved.
 func (c Config) withDefaults() Config {
-	c.Listen = orDefault(c.Listen, DefaultListen)
-	c.Mode = orDefault(c.Mode, ModeTerminate)
-	c.Engine = orDefault(c.Engine, EngineAuto)
-	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
-	c.Balance = orDefault(c.Balance, BalanceRoundRobin)
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.Mode = cmp.Or(c.Mode, ModeTerminate)
+	c.Engine = cmp.Or(c.Engine, EngineAuto)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.Balance = cmp.Or(c.Balance, BalanceRoundRobin)
 	c.Health = c.Health.withDefaults()
-	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
-	c.HalfCloseTimeout = orDefault(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
-	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
-	c.DrainTimeout = orDefault(c.DrainTimeout, DefaultDrainTimeout)
-	c.CertReloadInterval = orDefault(c.CertReloadInterval, DefaultCertReloadInterval)
+	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	c.HalfCloseTimeout = cmp.Or(c.HalfCloseTimeout, DefaultHalfCloseTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
+	c.CertReloadInterval = cmp.Or(c.CertReloadInterval, DefaultCertReloadInterval)
 	c.Backends = append([]Backend(nil), c.Backends...)
 	for i := range c.Backends {
 		b := &c.Backends[i]
-		b.Name = orDefault(b.Name, b.Addr)
-		b.Weight = orDefault(b.Weight, 1)
+		b.Name = cmp.Or(b.Name, b.Addr)
+		b.Weight = cmp.Or(b.Weight, 1)
 	}
 	return c
 }
 
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
+// Modes lists the values of Config.Mode.
+func Modes() []string { return []string{ModeTerminate, ModePassthrough, ModeReencrypt} }
 
-// Validate reports the first field that is wrong, by its yaml name.
+// Balances lists the values of Config.Balance.
+func Balances() []string { return []string{BalanceRoundRobin, BalanceLeastConn, BalanceSource} }
+
+// Engines lists the values of Config.Engine.
+func Engines() []string { return []string{EngineAuto, EngineEpoll, EngineGoroutine} }
+
+// ValidMode reports whether m is a value of Config.Mode ("" included, the
+// default).
+func ValidMode(m string) bool { return m == "" || slices.Contains(Modes(), m) }
+
+// Validate reports every field that is wrong, all at once: each error is a
+// *config.FieldError naming the field by its YAML path
+// ("backends[1].addr: ..."), joined with errors.Join.
 func (c *Config) Validate() error {
+	var errs []error
 	if c.Listen != "" {
 		if _, err := checkHostPort(c.Listen); err != nil {
-			return fmt.Errorf("listen: %w", err)
+			errs = append(errs, config.Errorf("listen", "%w: use host:port, e.g. 127.0.0.1:8443, or port 0 for a free one (127.0.0.1:0)", err))
 		}
 	}
-	if err := validateBackends(c.Backends); err != nil {
-		return err
-	}
-	switch c.Mode {
-	case "", ModeTerminate, ModePassthrough, ModeReencrypt:
-	default:
-		return fmt.Errorf("mode: %q is not one of %s, %s, %s", c.Mode, ModeTerminate, ModePassthrough, ModeReencrypt)
-	}
-	switch c.Balance {
-	case "", BalanceRoundRobin, BalanceLeastConn, BalanceSource:
-	default:
-		return fmt.Errorf("balance: %q is not one of %s, %s, %s", c.Balance, BalanceRoundRobin, BalanceLeastConn, BalanceSource)
-	}
-	if err := c.validateEngine(); err != nil {
-		return err
-	}
+	errs = append(errs, validateBackends(c.Backends)...)
+	errs = append(errs, oneOf("mode", c.Mode, Modes()), oneOf("balance", c.Balance, Balances()), c.validateEngine())
 	if c.ProxyProtocol != "" && proxyVersion(c.ProxyProtocol) == 0 {
-		return fmt.Errorf("proxy_protocol: %q is neither %q nor %q (or empty for none)", c.ProxyProtocol, ProxyV1, ProxyV2)
+		errs = append(errs, config.Errorf("proxy_protocol", "%q is neither %q nor %q (or empty for none)", c.ProxyProtocol, ProxyV1, ProxyV2))
 	}
-	if err := c.Health.validate(); err != nil {
-		return err
-	}
-	if err := validateDurations(c); err != nil {
-		return err
-	}
+	errs = append(errs, c.Health.validate()...)
+	errs = append(errs, validateDurations(c)...)
 	if c.Admin != "" {
-		if err := checkAdmin(c.Admin, c.AdminPublic); err != nil {
-			return err
-		}
+		errs = append(errs, checkAdmin(c.Admin, c.AdminPublic))
 	}
 	if c.MaxConns < 0 {
-		return fmt.Errorf("max_conns: %d is negative (0 means no limit)", c.MaxConns)
+		errs = append(errs, config.Errorf("max_conns", "%d is negative (0 means no limit)", c.MaxConns))
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
-		return errors.New("cert, key: set both or neither")
+		errs = append(errs, config.Errorf(yes(c.CertFile == "", "cert", "key"), "set both cert and key, or neither"))
 	}
-	if err := c.ACME.validate(); err != nil {
-		return err
-	}
+	errs = append(errs, c.ACME.validate())
 	for i, p := range c.Certificates {
 		if p.CertFile == "" || p.KeyFile == "" {
-			return fmt.Errorf("certificates[%d]: set both cert and key", i)
+			errs = append(errs, config.Errorf(fmt.Sprintf("certificates[%d]", i), "set both cert and key"))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// oneOf checks that v, if set, is one of allowed.
+func oneOf(path, v string, allowed []string) error {
+	if v == "" || slices.Contains(allowed, v) {
+		return nil
+	}
+	return config.Errorf(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func yes[T any](cond bool, a, b T) T {
+	if cond {
+		return a
+	}
+	return b
 }
 
 // maxWeight bounds Backend.Weight so weight sums and products cannot
 // overflow.
 const maxWeight = 1 << 16
 
-func validateBackends(backends []Backend) error {
+func validateBackends(backends []Backend) []error {
 	if len(backends) == 0 {
-		return errors.New("backends: at least one is required")
+		return []error{config.Errorf("backends", "at least one is required")}
 	}
+	var errs []error
 	seen := make(map[string]int, len(backends))
 	for i, b := range backends {
-		if b.Addr == "" {
-			return fmt.Errorf("backends[%d].addr: required", i)
+		at := func(field, format string, args ...any) {
+			errs = append(errs, config.Errorf(fmt.Sprintf("backends[%d].%s", i, field), format, args...))
 		}
-		port, err := checkHostPort(b.Addr)
-		if err != nil {
-			return fmt.Errorf("backends[%d].addr: %w", i, err)
+		if port, err := checkHostPort(b.Addr); b.Addr == "" {
+			at("addr", "required")
+		} else if err != nil {
+			at("addr", "%w", err)
+		} else if port == 0 {
+			at("addr", "%q: port 0 cannot be dialled", b.Addr)
 		}
-		if port == 0 {
-			return fmt.Errorf("backends[%d].addr: %q: port 0 cannot be dialled", i, b.Addr)
-		}
-		name := orDefault(b.Name, b.Addr)
+		name := cmp.Or(b.Name, b.Addr)
 		if j, dup := seen[name]; dup {
-			return fmt.Errorf("backends[%d].name: %q is also backends[%d]", i, name, j)
+			at("name", "%q is also backends[%d]", name, j)
 		}
 		seen[name] = i
 		if b.Weight < 0 || b.Weight > maxWeight {
-			return fmt.Errorf("backends[%d].weight: %d is not from 0 (meaning 1) to %d", i, b.Weight, maxWeight)
+			at("weight", "%d is not from 0 (meaning 1) to %d", b.Weight, maxWeight)
 		}
 		if b.MaxConns < 0 {
-			return fmt.Errorf("backends[%d].max_conns: %d is negative (0 means no limit)", i, b.MaxConns)
+			at("max_conns", "%d is negative (0 means no limit)", b.MaxConns)
 		}
 	}
-	return nil
+	return errs
 }
 
-func validateDurations(c *Config) error {
+func validateDurations(c *Config) []error {
+	var errs []error
 	for _, d := range []struct {
 		field string
 		v     time.Duration
@@ -206,10 +216,10 @@ func validateDurations(c *Config) error {
 		{"cert_reload_interval", c.CertReloadInterval},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("%s: %v is negative", d.field, d.v)
+			errs = append(errs, config.Errorf(d.field, "%v is negative", d.v))
 		}
 	}
-	return nil
+	return errs
 }
 
 // checkHostPort accepts host:port with a numeric port and returns the
@@ -233,18 +243,45 @@ func (c *Config) validateEngine() error {
 		return nil
 	case EngineEpoll:
 		if !epollSupported {
-			return errors.New("engine: epoll runs on Linux only; use auto or goroutine")
+			return config.Errorf("engine", "epoll runs on Linux only; use auto or goroutine")
 		}
 		if c.Mode != ModePassthrough {
-			return errors.New("engine: epoll relays plain TCP only (mode passthrough); use auto or goroutine with TLS modes")
+			return config.Errorf("engine", "epoll relays plain TCP only (mode passthrough); use auto or goroutine with TLS modes")
 		}
 		return nil
 	}
-	return fmt.Errorf("engine: %q is not one of %s, %s, %s", c.Engine, EngineAuto, EngineEpoll, EngineGoroutine)
+	return oneOf("engine", c.Engine, Engines())
 }
 
 // useEpoll reports whether c, defaults resolved, relays with the event
 // loops.
 func (c *Config) useEpoll() bool {
 	return epollSupported && c.Mode == ModePassthrough && c.Engine != EngineGoroutine
+}
+
+// LoadConfig reads the YAML file at path strictly (see DecodeConfig) and
+// validates it.
+func LoadConfig(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("lb config: %w", err)
+	}
+	defer f.Close()
+	c, err := DecodeConfig(f)
+	if err != nil {
+		return c, fmt.Errorf("lb config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("lb config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// DecodeConfig reads one YAML document; an unknown key is an error naming
+// the key and its line. It does not validate: callers that lay flags over
+// the file validate the result (New does).
+func DecodeConfig(r io.Reader) (Config, error) {
+	var c Config
+	err := config.Decode(r, &c)
+	return c, err
 }

@@ -2,13 +2,21 @@ package lb
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 // Health check types, the values of Health.Type.
@@ -42,22 +50,20 @@ const (
 )
 
 func (h Health) withDefaults() Health {
-	h.Type = orDefault(h.Type, HealthTCP)
-	h.Path = orDefault(h.Path, DefaultHealthPath)
-	h.Interval = orDefault(h.Interval, DefaultHealthInterval)
-	h.Timeout = orDefault(h.Timeout, DefaultHealthTimeout)
-	h.Rise = orDefault(h.Rise, DefaultRise)
-	h.Fall = orDefault(h.Fall, DefaultFall)
-	h.EjectAfter = orDefault(h.EjectAfter, DefaultEjectAfter)
+	h.Type = cmp.Or(h.Type, HealthTCP)
+	h.Path = cmp.Or(h.Path, DefaultHealthPath)
+	h.Interval = cmp.Or(h.Interval, DefaultHealthInterval)
+	h.Timeout = cmp.Or(h.Timeout, DefaultHealthTimeout)
+	h.Rise = cmp.Or(h.Rise, DefaultRise)
+	h.Fall = cmp.Or(h.Fall, DefaultFall)
+	h.EjectAfter = cmp.Or(h.EjectAfter, DefaultEjectAfter)
 	return h
 }
 
-func (h *Health) validate() error {
-	if h.Type != "" && h.Type != HealthTCP && h.Type != HealthHTTP {
-		return fmt.Errorf("health.type: %q is neither %q nor %q", h.Type, HealthTCP, HealthHTTP)
-	}
+func (h *Health) validate() []error {
+	errs := []error{oneOf("health.type", h.Type, []string{HealthTCP, HealthHTTP})}
 	if h.Path != "" && h.Path[0] != '/' {
-		return fmt.Errorf("health.path: %q must start with /", h.Path)
+		errs = append(errs, config.Errorf("health.path", "%q must start with /", h.Path))
 	}
 	for _, f := range []struct {
 		name string
@@ -68,10 +74,10 @@ func (h *Health) validate() error {
 		{"health.eject_after", int64(h.EjectAfter)},
 	} {
 		if f.v < 0 {
-			return fmt.Errorf("%s: %d is negative", f.name, f.v)
+			errs = append(errs, config.Errorf(f.name, "%d is negative", f.v))
 		}
 	}
-	return nil
+	return errs
 }
 
 // start runs the current generation's checks until ctx is done.
@@ -138,7 +144,7 @@ func (p *pool) check(ctx context.Context, h Health, u *Upstream) error {
 	defer cancel()
 	conn, err := p.dial(ctx, u, nil, nil)
 	if err != nil {
-		return err
+		return p.explainCheck(err)
 	}
 	defer conn.Close()
 	if h.Type != HealthHTTP {
@@ -146,7 +152,42 @@ func (p *pool) check(ctx context.Context, h Health, u *Upstream) error {
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	return httpCheck(conn, u.Addr, h.Path)
+	return p.explainCheck(httpCheck(conn, u.Addr, h.Path))
+}
+
+// explainCheck adds the likely cause to a check that failed as a backend
+// that does not read PROXY headers fails when sent one.
+func (p *pool) explainCheck(err error) error {
+	if err == nil || p.proxyHeader == "" || !refusedProxyHeader(err) {
+		return err
+	}
+	return &proxyHeaderError{version: p.proxyHeader, err: err}
+}
+
+// proxyHeaderError is a check that failed right after the PROXY header.
+type proxyHeaderError struct {
+	version string
+	err     error
+}
+
+func (e *proxyHeaderError) Error() string {
+	return fmt.Sprintf("%v: the backend closed or answered garbage right after the PROXY %s header: it likely does not read PROXY headers from this balancer (make it trust this balancer's address, or unset proxy_protocol)", e.err, e.version)
+}
+
+func (e *proxyHeaderError) Unwrap() error { return e.err }
+
+// refusedProxyHeader reports whether err is how a backend that does not
+// expect a PROXY header answers one: a close, a reset, a 400 (an HTTP
+// server reading it as a request line), a TLS alert or non-TLS bytes.
+func refusedProxyHeader(err error) bool {
+	var status errHealthStatus
+	if errors.As(err, &status) {
+		return status.code == http.StatusBadRequest
+	}
+	var alert tls.AlertError
+	var record tls.RecordHeaderError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.As(err, &alert) || errors.As(err, &record) || strings.Contains(err.Error(), "malformed HTTP")
 }
 
 // errHealthStatus is an HTTP check's non-200 answer.

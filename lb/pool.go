@@ -106,6 +106,9 @@ type pool struct {
 	fd   *fdGuard
 	log  *zap.Logger
 	wg   sync.WaitGroup // health-check loops of every generation
+	// proxyHeader is Config.ProxyProtocol: checks that fail as a backend
+	// not reading PROXY headers fails say so; "" = no header sent.
+	proxyHeader string
 
 	mu      sync.Mutex // serialises start and swap
 	ctx     context.Context
@@ -262,7 +265,11 @@ func noBackendError(g *generation, errs []error) error {
 			full++
 		}
 	}
-	return fmt.Errorf("%w (%d failed, %d at max_conns): %w", errNoBackend, len(errs), full, errors.Join(errs...))
+	err := fmt.Errorf("%w (%d failed, %d at max_conns)", errNoBackend, len(errs), full)
+	if len(errs) == 0 { // every backend down or full: nothing was tried
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, errors.Join(errs...))
 }
 
 // release ends a connection to u, counting its bytes.

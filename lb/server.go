@@ -13,6 +13,8 @@ import (
 
 	tlsterm "github.com/krbfarm/krbfarm/tls"
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe called after Close.
@@ -100,6 +102,7 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	}
 	s.fd = &fdGuard{log: log}
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, s.fd, log)
+	s.pool.proxyHeader = cfg.ProxyProtocol
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.useEpoll() {
 		s.eng = newEngine(s)
@@ -119,9 +122,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return &addrInUseError{addr: s.cfg.Listen, err: err}
+			err = &addrInUseError{addr: s.cfg.Listen, err: err}
 		}
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		return &config.FieldError{Path: "listen", Err: err}
 	}
 	if s.cfg.Admin != "" {
 		aln, err := lc.Listen(ctx, "tcp", s.cfg.Admin)
@@ -145,7 +148,7 @@ type addrInUseError struct {
 }
 
 func (e *addrInUseError) Error() string {
-	return fmt.Sprintf("listen %s: address already in use: pick another --listen", e.addr)
+	return fmt.Sprintf("%s: address already in use: pick another address, or port 0 (e.g. 127.0.0.1:0) for a free one", e.addr)
 }
 
 func (e *addrInUseError) Unwrap() error { return e.err }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 )
 
 func TestValidate(t *testing.T) {
@@ -34,7 +36,9 @@ func TestValidate(t *testing.T) {
 		{"negative dial", Config{Backends: ok, DialTimeout: -1}, "dial_timeout"},
 		{"negative interval", Config{Backends: ok, Health: Health{Interval: -1}}, "health.interval"},
 		{"negative half-close", Config{Backends: ok, HalfCloseTimeout: -1}, "half_close_timeout"},
-		{"cert without key", Config{Backends: ok, CertFile: "c.pem"}, "cert, key"},
+		{"cert without key", Config{Backends: ok, CertFile: "c.pem"}, "key: set both cert and key"},
+		{"listen port 0", Config{Listen: "127.0.0.1:0", Backends: ok}, ""},
+		{"listen any, port 0", Config{Listen: ":0", Backends: ok}, ""},
 		{"bad engine", Config{Backends: ok, Engine: "io_uring"}, "engine"},
 		{"epoll with TLS", Config{Backends: ok, Engine: EngineEpoll}, "engine"},
 		{"goroutine engine", Config{Backends: ok, Mode: ModePassthrough, Engine: EngineGoroutine}, ""},
@@ -87,8 +91,8 @@ func FuzzConfigYAML(f *testing.F) {
 	f.Add("backends: [{addr: 'a:1', weight: 70000, max_conns: -1}]\nbalance: source\nhealth: {type: http, path: x, rise: -1}\nproxy_protocol: v3\nadmin: ':9100'\n")
 	f.Add("backends: [{addr: 'a:1'}]\nmode: reencrypt\ncertificates: [{cert: c}]\nidle_timeout: 1ns\nmax_conns: 1\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		var cfg Config
-		if yaml.Unmarshal([]byte(src), &cfg) != nil {
+		cfg, err := DecodeConfig(strings.NewReader(src))
+		if err != nil {
 			return
 		}
 		if cfg.Validate() == nil {
@@ -117,8 +121,12 @@ func TestAddrInUse(t *testing.T) {
 	}
 	defer srv.Close()
 	err = srv.ListenAndServe(t.Context())
-	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "already in use: pick another --listen") {
-		t.Fatalf("got %v; want an error naming %s and saying to pick another --listen", err, addr)
+	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "already in use: pick another address, or port 0 (e.g. 127.0.0.1:0)") {
+		t.Fatalf("got %v; want an error naming %s and suggesting 127.0.0.1:0", err, addr)
+	}
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Path != "listen" {
+		t.Errorf("got %#v; want a FieldError for listen", err)
 	}
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("errors.Is(err, EADDRINUSE) = false for %v", err)
@@ -238,16 +246,14 @@ func TestDocExample(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatal("docs/lb.md has no yaml block")
 	}
-	dec := yaml.NewDecoder(strings.NewReader(src))
-	dec.KnownFields(true)
-	var cfg Config
-	if err := dec.Decode(&cfg); err != nil {
+	cfg, err := DecodeConfig(strings.NewReader(src))
+	if err != nil {
 		t.Fatalf("docs/lb.md example: %v", err)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("docs/lb.md example: %v", err)
 	}
-	if cfg.Health.Type != HealthHTTP || cfg.ProxyProtocol != ProxyV2 || len(cfg.Certificates) != 1 || cfg.Backends[0].Weight != 2 {
+	if cfg.Health.Type != HealthHTTP || cfg.ProxyProtocol != "" || len(cfg.Certificates) != 1 || cfg.Backends[0].Weight != 2 {
 		t.Errorf("docs/lb.md example read as %+v", cfg)
 	}
 }

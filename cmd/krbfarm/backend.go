@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/backend"
@@ -27,18 +28,17 @@ every refusal. GET /healthz answers 200 for load balancers.`,
   krbfarm backend --config server1.yaml --token-checking Require --epa-flags Proxy --epa-spn HTTP/sso.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := mergeBackendConfig(cmd, file, cfg)
+			c, err := mergeBackendConfig(cmd.Flags(), file, cfg, &iis)
 			if err != nil {
 				return err
 			}
-			iis.apply(cmd, &c)
 			log := newLogger(true, zap.InfoLevel)
 			defer log.Sync()
 			return lab.RunBackend(cmd.Context(), c, listenFD, log)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "config", "", "YAML backend config file (flags override it)")
+	f.StringVar(&file, "config", "", "YAML backend config file (flags given override it)")
 	f.StringVar(&cfg.Name, "name", "", "host name shown in responses and logs, e.g. server1")
 	f.StringVar(&cfg.Listen, "listen", "", "address to serve on (default 127.0.0.1:0)")
 	f.StringVar(&cfg.Keytab, "keytab", "", "keytab holding the SPN's keys")
@@ -56,41 +56,43 @@ every refusal. GET /healthz answers 200 for load balancers.`,
 	return cmd
 }
 
-// mergeBackendConfig reads the file, if any, and lays the set flags over it.
-func mergeBackendConfig(cmd *cobra.Command, file string, flags backend.Config) (backend.Config, error) {
-	if file == "" {
-		return flags, nil
-	}
-	c, err := backend.LoadConfig(file)
-	if err != nil {
-		return c, err
-	}
-	set := cmd.Flags().Changed
-	over := func(name string, dst *string, v string) {
-		if set(name) {
-			*dst = v
+// mergeBackendConfig reads the file, if any, lays the flags over it
+// (overlay's rule) and validates the result, naming flags where flags set
+// the field.
+func mergeBackendConfig(fs *pflag.FlagSet, file string, flags backend.Config, iis *iisFlags) (backend.Config, error) {
+	var c backend.Config
+	if file != "" {
+		var err error
+		if c, err = readConfig(file, backend.DecodeConfig); err != nil {
+			return c, err
 		}
 	}
-	over("name", &c.Name, flags.Name)
-	over("listen", &c.Listen, flags.Listen)
-	over("keytab", &c.Keytab, flags.Keytab)
-	over("spn", &c.SPN, flags.SPN)
-	over("realm", &c.Realm, flags.Realm)
-	over("tls-cert", &c.TLSCert, flags.TLSCert)
-	over("tls-key", &c.TLSKey, flags.TLSKey)
-	if set("clock-offset") {
-		c.ClockOffset = flags.ClockOffset
+	for name, p := range map[string][2]*string{
+		"name": {&c.Name, &flags.Name}, "listen": {&c.Listen, &flags.Listen}, "keytab": {&c.Keytab, &flags.Keytab},
+		"spn": {&c.SPN, &flags.SPN}, "realm": {&c.Realm, &flags.Realm},
+		"tls-cert": {&c.TLSCert, &flags.TLSCert}, "tls-key": {&c.TLSKey, &flags.TLSKey},
+	} {
+		overlay(fs, name, p[0], *p[1])
 	}
-	if set("proxy-trusted") {
-		c.ProxyProtocol.Trusted = flags.ProxyProtocol.Trusted
-	}
-	if set("proxy-required") {
-		c.ProxyProtocol.Required = flags.ProxyProtocol.Required
-	}
-	if set("body-timeout") {
-		c.BodyTimeout = flags.BodyTimeout
-	}
-	return c, nil
+	overlay(fs, "clock-offset", &c.ClockOffset, flags.ClockOffset)
+	overlay(fs, "proxy-trusted", &c.ProxyProtocol.Trusted, flags.ProxyProtocol.Trusted)
+	overlay(fs, "proxy-required", &c.ProxyProtocol.Required, flags.ProxyProtocol.Required)
+	overlay(fs, "body-timeout", &c.BodyTimeout, flags.BodyTimeout)
+	iis.apply(fs, &c)
+	return c, backendFlags.explain(c.Validate(), fs, file)
+}
+
+// backendFlags names the flag of each backend.Config field that has one.
+var backendFlags = flagFor{
+	"name": "name", "listen": "listen", "keytab": "keytab", "spn": "spn", "realm": "realm",
+	"tls_cert": "tls-cert", "tls_key": "tls-key", "clock_offset": "clock-offset",
+	"proxy_protocol.trusted": "proxy-trusted", "proxy_protocol.required": "proxy-required", "body_timeout": "body-timeout",
+	"batchLogonRight": "batch-logon-right", "authPersistNonNTLM": "auth-persist-non-ntlm",
+	"authPersistSingleRequest": "auth-persist-single-request", "maxFieldLength": "max-field-length",
+	"maxRequestBytes": "max-request-bytes", "maxConnections": "max-connections", "providers": "providers",
+	"ntlm_users": "ntlm-users", "event_log": "event-log",
+	"extendedProtection.tokenChecking": "token-checking", "extendedProtection.flags": "epa-flags",
+	"extendedProtection.spns": "epa-spn",
 }
 
 // iisFlags are the IIS settings of a host, named as IIS names them.
@@ -120,43 +122,21 @@ func (i *iisFlags) register(cmd *cobra.Command) {
 	f.StringSliceVar(&i.epaSPNs, "epa-spn", nil, "extendedProtection spns: with --epa-flags Proxy, the SPNs a ticket may be for, e.g. HTTP/sso.example.com (repeat or comma-separate)")
 }
 
-// apply lays the IIS flags given on the command line over c.
-func (i *iisFlags) apply(cmd *cobra.Command, c *backend.Config) {
-	set := cmd.Flags().Changed
-	if set("batch-logon-right") {
-		c.BatchLogonRight = &i.batchRight
+// apply lays the IIS flags over c (overlay's rule).
+func (i *iisFlags) apply(fs *pflag.FlagSet, c *backend.Config) {
+	overlay(fs, "batch-logon-right", &c.BatchLogonRight, &i.batchRight)
+	overlay(fs, "auth-persist-non-ntlm", &c.AuthPersistNonNTLM, &i.persistNonNTLM)
+	overlay(fs, "auth-persist-single-request", &c.AuthPersistSingleRequest, i.singleRequest)
+	overlay(fs, "max-field-length", &c.MaxFieldLength, i.maxField)
+	if fs.Changed("max-field-length") {
+		c.MaxHeaderBytes = 0 // its old name, which the flag replaces
 	}
-	if set("auth-persist-non-ntlm") {
-		c.AuthPersistNonNTLM = &i.persistNonNTLM
-	}
-	if set("auth-persist-single-request") {
-		c.AuthPersistSingleRequest = i.singleRequest
-	}
-	if set("max-field-length") {
-		c.MaxFieldLength, c.MaxHeaderBytes = i.maxField, 0
-	}
-	if set("max-request-bytes") {
-		c.MaxRequestBytes = i.maxRequest
-	}
-	if set("max-connections") {
-		c.MaxConnections = i.maxConnections
-	}
-	if set("providers") {
-		c.Providers = i.providers
-	}
-	if set("ntlm-users") {
-		c.NTLMUsers = i.ntlmUsers
-	}
-	if set("event-log") {
-		c.EventLog = i.eventLog
-	}
-	if set("token-checking") {
-		c.ExtendedProtection.TokenChecking = backend.TokenChecking(i.tokenChecking)
-	}
-	if set("epa-flags") {
-		c.ExtendedProtection.Flags = i.epaFlags
-	}
-	if set("epa-spn") {
-		c.ExtendedProtection.SPNs = i.epaSPNs
-	}
+	overlay(fs, "max-request-bytes", &c.MaxRequestBytes, i.maxRequest)
+	overlay(fs, "max-connections", &c.MaxConnections, i.maxConnections)
+	overlay(fs, "providers", &c.Providers, i.providers)
+	overlay(fs, "ntlm-users", &c.NTLMUsers, i.ntlmUsers)
+	overlay(fs, "event-log", &c.EventLog, i.eventLog)
+	overlay(fs, "token-checking", &c.ExtendedProtection.TokenChecking, backend.TokenChecking(i.tokenChecking))
+	overlay(fs, "epa-flags", &c.ExtendedProtection.Flags, i.epaFlags)
+	overlay(fs, "epa-spn", &c.ExtendedProtection.SPNs, i.epaSPNs)
 }

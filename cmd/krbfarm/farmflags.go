@@ -50,7 +50,9 @@ func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
 }
 
 // labConfig builds the farm's config: the file first, then every flag the
-// user set, then the command's defaults for what neither says.
+// user set, then the command's defaults for what neither says (overlay's
+// rule). The user and password go together: either flag replaces the
+// file's users.
 func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	var c lab.Config
 	if ff.config != "" {
@@ -59,31 +61,24 @@ func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
 			return c, err
 		}
 	}
-	set := cmd.Flags().Changed
-	apply := func(name string, dst *string, v string) {
-		if set(name) || *dst == "" {
-			*dst = v
-		}
+	fs := cmd.Flags()
+	overlay(fs, "state", &c.StateDir, ff.state)
+	overlay(fs, "realm", &c.Realm, ff.realm)
+	overlay(fs, "fqdn", &c.FQDN, ff.fqdn)
+	overlay(fs, "listen", &c.LB.Listen, ff.listen)
+	overlay(fs, "mode", &c.LB.Mode, ff.mode)
+	overlay(fs, "proxy-protocol", &c.LB.ProxyProtocol, ff.proxy)
+	overlay(fs, "krb-path", &c.KrbPath, ff.krbPath)
+	overlay(fs, "cert", &c.LB.Cert, ff.cert)
+	overlay(fs, "key", &c.LB.Key, ff.key)
+	overlay(fs, "ca", &c.LB.CA, ff.ca)
+	overlay(fs, "kdc-port", &c.KDCPort, ff.kdcPort)
+	var backends []lab.BackendConfig
+	for _, b := range ff.backends {
+		backends = append(backends, lab.BackendConfig{Name: b})
 	}
-	apply("state", &c.StateDir, ff.state)
-	apply("realm", &c.Realm, ff.realm)
-	apply("fqdn", &c.FQDN, ff.fqdn)
-	apply("listen", &c.LB.Listen, ff.listen)
-	apply("mode", &c.LB.Mode, ff.mode)
-	apply("proxy-protocol", &c.LB.ProxyProtocol, ff.proxy)
-	apply("krb-path", &c.KrbPath, ff.krbPath)
-	apply("cert", &c.LB.Cert, ff.cert)
-	apply("key", &c.LB.Key, ff.key)
-	apply("ca", &c.LB.CA, ff.ca)
-	if set("kdc-port") || c.KDCPort == 0 {
-		c.KDCPort = ff.kdcPort
-	}
-	if set("backend") || len(c.Backends) == 0 {
-		c.Backends = nil
-		for _, b := range ff.backends {
-			c.Backends = append(c.Backends, lab.BackendConfig{Name: b})
-		}
-	}
+	overlay(fs, "backend", &c.Backends, backends)
+	set := fs.Changed
 	if set("user") || set("password") || len(c.Users) == 0 {
 		c.Users = []lab.User{{Name: ff.user, Password: ff.password}}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -103,9 +104,8 @@ func TestRunLBReloadAndDrain(t *testing.T) {
 		}
 	}
 	write(a)
-	cmd := newLBCmd()
-	cmd.ParseFlags([]string{"--config", file})
-	load := func() (lb.Config, error) { return mergeLBConfig(cmd, file, lb.Config{}, nil) }
+	opts := lbOptions{file: file}
+	load := func() (lb.Config, error) { return opts.config(pflag.NewFlagSet("lb", pflag.ContinueOnError)) }
 	c, err := load()
 	if err != nil {
 		t.Fatal(err)
