@@ -28,16 +28,19 @@ type Farm struct {
 	URL    string // the front door, https://<FQDN>:<port>/
 	CAFile string // the lab CA's certificate (PEM)
 
-	ca       *tlsterm.CA
-	log      *zap.Logger
-	progress func(step string, took time.Duration)
-	onExit   func(ChildExit)
-	keepDir  bool
-	lock     *os.File
-	lbDone   chan error
-	cancel   context.CancelFunc
-	once     sync.Once
-	closeErr error
+	ca        *tlsterm.CA
+	log       *zap.Logger
+	progress  func(step string, took time.Duration)
+	onExit    func(ChildExit)
+	keepDir   bool
+	lock      *os.File
+	lbDone    chan error
+	lbAdmin   string   // the LB's admin address (/status, /metrics)
+	lbLog     *os.File // the LB's log file, closed by Close
+	dashboard string   // the dashboard's URL (SetDashboard)
+	cancel    context.CancelFunc
+	once      sync.Once
+	closeErr  error
 }
 
 // Option changes how Start runs.
@@ -215,6 +218,9 @@ func (f *Farm) close() error {
 		if f.lbDone != nil {
 			<-f.lbDone
 		}
+	}
+	if f.lbLog != nil {
+		f.lbLog.Close()
 	}
 	var wg sync.WaitGroup
 	for _, h := range f.Hosts {

@@ -27,14 +27,17 @@ type Info struct {
 	Users     []UserInfo    `json:"users"`
 	Service   string        `json:"service_account"`
 	StateDir  string        `json:"state_dir"`
-	PID       int           `json:"pid"`       // the process running the farm
-	Processes []int         `json:"processes"` // the KDC and hosts it started
+	Dashboard string        `json:"dashboard,omitempty"` // the dashboard's URL, "" if none runs
+	PID       int           `json:"pid"`                 // the process running the farm
+	Processes []int         `json:"processes"`           // the KDC and hosts it started
 }
 
 // LBInfo is the front door in Info.
 type LBInfo struct {
-	Addr string `json:"addr"`
-	Mode string `json:"mode"`
+	Addr  string `json:"addr"`
+	Mode  string `json:"mode"`
+	Admin string `json:"admin,omitempty"` // loopback host:port of its /status and /metrics
+	Log   string `json:"log,omitempty"`   // its log file, JSON lines
 }
 
 // BackendInfo is one host in Info.
@@ -65,8 +68,9 @@ func (f *Farm) Info() Info {
 		Realm: f.Config.Realm, FQDN: f.Config.FQDN, SPN: f.Config.SPN(), URL: f.URL,
 		Krb5Conf: f.Realm.Krb5Conf, KDCConf: f.Realm.KDCConf,
 		KDC:    fmt.Sprintf("127.0.0.1:%d", f.Realm.Port),
-		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode},
+		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode, Admin: f.lbAdmin, Log: f.lbLogPath()},
 		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
+		Dashboard: f.dashboard,
 	}
 	for _, h := range f.Hosts {
 		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, Events: EventsPath(f.Dir, h.Name), PID: h.PID()})
@@ -88,6 +92,12 @@ func (f *Farm) writeInfo() error {
 		return err
 	}
 	return fsutil.WriteAtomic(filepath.Join(f.Dir, "farm.json"), append(b, '\n'), 0o600)
+}
+
+// SetDashboard records the dashboard's URL in farm.json.
+func (f *Farm) SetDashboard(url string) error {
+	f.dashboard = url
+	return f.writeInfo()
 }
 
 // Env is the shell exports a user sources to use the farm.

@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"cmp"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
 	"github.com/krbfarm/krbfarm/backend"
 	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/kdc"
@@ -127,6 +131,9 @@ func (f *Farm) prepareHost(h *Host) error {
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset,
 		BatchLogonRight: hs.IIS.BatchLogonRight, MaxFieldLength: hs.IIS.MaxFieldLength, MaxRequestBytes: hs.IIS.MaxRequestBytes}
 	cfg.EventLog = EventsPath(f.Dir, h.Name)
+	if err := rotateEvents(cfg.EventLog); err != nil {
+		return err
+	}
 	// What a DC checks NTLM against: the users' NT hashes (ntlm-fallback).
 	cfg.NTLMUsers = filepath.Join(h.Dir, "ntlm_users")
 	if err := backend.WriteNTLMUsers(cfg.NTLMUsers, d.UserPasswords()); err != nil {
@@ -164,7 +171,11 @@ func (f *Farm) startLB(ctx context.Context, _ *kdc.Tools) error {
 		}
 		tc = tlsterm.ServerConfig(cert)
 	}
-	srv, err := lb.New(cfg, tc, f.log.Named("lb"))
+	log, err := f.lbLogger()
+	if err != nil {
+		return err
+	}
+	srv, err := lb.New(cfg, tc, log)
 	if err != nil {
 		return err
 	}
@@ -172,12 +183,49 @@ func (f *Farm) startLB(ctx context.Context, _ *kdc.Tools) error {
 	if err != nil {
 		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Flag: "--listen", Err: err}
 	}
-	f.LB = srv
+	admin, err := net.Listen("tcp", "127.0.0.1:0") // loopback only: /status shows the farm's layout
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("load balancer admin: %w", err)
+	}
+	f.LB, f.lbAdmin = srv, admin.Addr().String()
 	f.lbDone = make(chan error, 1)
 	ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go func() { f.lbDone <- srv.Serve(ctx, ln) }()
+	go srv.ServeAdmin(ctx, admin) // ends when the LB closes
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	f.URL = fmt.Sprintf("https://%s:%s/", f.Config.FQDN, port)
+	return nil
+}
+
+// lbLogPath is where the LB logs, as JSON lines: DIR/logs/lb.log.
+func (f *Farm) lbLogPath() string {
+	if f.Dir == "" {
+		return ""
+	}
+	return filepath.Join(f.Dir, "logs", "lb.log")
+}
+
+// lbLogger is the LB's logger: every line at info and above goes to
+// lbLogPath (truncated per farm), and to the lab's logger too.
+func (f *Farm) lbLogger() (*zap.Logger, error) {
+	file, err := os.OpenFile(f.lbLogPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("load balancer log: %w", err)
+	}
+	f.lbLog = file
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	core := zapcore.NewCore(enc, zapcore.AddSync(file), zap.InfoLevel)
+	return zap.New(zapcore.NewTee(core, f.log.Named("lb").Core())).Named("lb"), nil
+}
+
+// rotateEvents moves a host's events from an earlier farm in this state
+// dir to EVENTS.1, so that the events file holds this run's only.
+func rotateEvents(path string) error {
+	err := os.Rename(path, path+".1")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rotate %s: %w", path, err)
+	}
 	return nil
 }
 

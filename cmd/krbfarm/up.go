@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 func newUpCmd() *cobra.Command {
 	var (
 		ff       farmFlags
+		df       dashFlags
 		scenario string
 		hint     bool
 	)
@@ -33,16 +35,17 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir()
 			}
-			return runUp(cmd, cfg, scenario, hint)
+			return runUp(cmd, cfg, df, scenario, hint)
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)
 	cmd.Flags().StringVar(&scenario, "scenario", "", "leave the farm broken as this scenario says, for practice (krbfarm scenario list)")
 	cmd.Flags().BoolVar(&hint, "hint", false, "with --scenario: say what was broken and how to fix it")
+	df.register(cmd, "dashboard", `address of the live dashboard (127.0.0.1:0 = a free port; "off" = none)`)
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error {
+func runUp(cmd *cobra.Command, cfg lab.Config, df dashFlags, scenario string, hint bool) error {
 	out := cmd.OutOrStdout()
 	log := newLogger(false, zap.WarnLevel)
 	begin := time.Now()
@@ -57,6 +60,17 @@ func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error
 	fmt.Fprintf(out, "  ready in %s\n\n", time.Since(begin).Round(time.Millisecond))
 	if scenario != "" { // broken before "Press Ctrl-C", so that line means ready
 		if err := breakFarm(cmd, farm, scenario, hint); err != nil {
+			return err
+		}
+	}
+	ctx, stopDash := context.WithCancel(cmd.Context())
+	defer stopDash()
+	if df.addr != "off" {
+		url, err := serveDashboard(ctx, farm.Admin(), df, log)
+		if err != nil {
+			return err
+		}
+		if err := farm.SetDashboard(url); err != nil {
 			return err
 		}
 	}
@@ -113,6 +127,10 @@ func printUsage(out io.Writer, in lab.Info) {
 	u := in.Users[0]
 	fmt.Fprintf(out, "Farm %s is up:\n", in.FQDN)
 	fmt.Fprintf(out, "  URL        %s  (load balancer %s, TLS %s)\n", in.URL, in.LB.Addr, in.LB.Mode)
+	if in.Dashboard != "" {
+		fmt.Fprintf(out, "  dashboard  %s  (open it in a browser; loopback only)\n", in.Dashboard)
+	}
+	fmt.Fprintf(out, "  LB admin   http://%s/status  log %s\n", in.LB.Admin, in.LB.Log)
 	fmt.Fprintf(out, "  realm      %s  (KDC %s)\n", in.Realm, in.KDC)
 	fmt.Fprintf(out, "  SPN        %s  (held by %s)\n", in.SPN, in.Service)
 	fmt.Fprintf(out, "  user       %s  password %s\n", u.Principal, u.Password)
