@@ -102,6 +102,9 @@ func (p *pool) swap(g *generation) {
 }
 
 func (p *pool) startGen(g *generation) {
+	if p.stopped {
+		return // Close ran first (a Serve whose context ended at once)
+	}
 	ctx, stop := context.WithCancel(p.ctx)
 	g.stop = stop
 	for _, u := range g.upstreams {
@@ -111,7 +114,13 @@ func (p *pool) startGen(g *generation) {
 }
 
 // wait waits for every check loop to return, once their contexts end.
-func (p *pool) wait() { p.wg.Wait() }
+// Loops started after it would race its Wait, so none start after it.
+func (p *pool) wait() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.wg.Wait()
+}
 
 func (p *pool) watch(ctx context.Context, g *generation, u *Upstream) {
 	defer p.wg.Done()

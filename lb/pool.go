@@ -107,12 +107,13 @@ type pool struct {
 	log  *zap.Logger
 	wg   sync.WaitGroup // health-check loops of every generation
 	// proxyHeader is Config.ProxyProtocol: checks that fail as a backend
-	// not reading PROXY headers fails say so; "" = no header sent.
+	// not reading PROXY headers would fail say so; "" = no header sent.
 	proxyHeader string
 
 	mu      sync.Mutex // serialises start and swap
 	ctx     context.Context
 	started bool
+	stopped bool // wait was called: no check loop starts after it (WaitGroup rule)
 }
 
 // newGeneration expects cfg with defaults resolved. A backend whose name
