@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/template"
 	"time"
@@ -32,6 +33,10 @@ type Realm struct {
 	// changes counts the kadmin requests that change the database, so a
 	// snapshot knows whether it has anything to restore.
 	changes atomic.Int64
+	// created lists the principals this Realm added, in order, so that a
+	// Restore deletes those added since its Snapshot and nothing else.
+	mu      sync.Mutex
+	created []string
 }
 
 const kdcConfTmpl = `# Written by krbfarm: the lab KDC's configuration.
