@@ -66,12 +66,17 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := kdc.FindTools(krbPath, false)
-	if err != nil {
-		return nil, err
+	var t *kdc.Tools
+	if !in.ExternalKDC { // no kadmin.local is run on a KDC of the user's
+		if t, err = kdc.FindTools(krbPath, false); err != nil {
+			return nil, err
+		}
 	}
 	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
 	r.LogPath = filepath.Join(r.Dir, "kdc.log")
+	if in.ExternalKDC {
+		r.KDCAddr = in.KDC
+	}
 	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, Info: in, realm: r}
 	for _, b := range in.Backends {
 		dir := filepath.Dir(b.Keytab)
@@ -96,6 +101,9 @@ func (a *Admin) Directory() (*directory.Directory, error) { return directory.Loa
 // rolled back: they derive everything from the saved directory, so the
 // next Update (or keytab push) repairs one that failed to reload.
 func (a *Admin) Update(ctx context.Context, fn func(*directory.Directory) error) error {
+	if err := a.refuseExternal(); err != nil {
+		return err
+	}
 	unlock, err := fsutil.Lock(filepath.Join(a.Dir, "directory.lock"))
 	if err != nil {
 		return err

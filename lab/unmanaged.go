@@ -12,7 +12,13 @@ import (
 // kadmin by whoever shares the KDC), without @REALM. The lab never changes
 // or deletes them; `krbfarm kinit` and `doctor --user` log in as them with
 // Admin.Password.
+//
+// On a KDC the lab does not administer (Config.KDC) it cannot list them,
+// and returns none.
 func (a *Admin) Unmanaged(ctx context.Context) ([]string, error) {
+	if a.Info.ExternalKDC {
+		return nil, nil
+	}
 	d, err := a.Directory()
 	if err != nil {
 		return nil, err
