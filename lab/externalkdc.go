@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,9 @@ func checkServiceKeytab(path, spn, realm string) error {
 		if strings.EqualFold(name, spn) && e.Principal.Realm == realm {
 			return nil
 		}
-		held = append(held, fmt.Sprintf("%s@%s", name, e.Principal.Realm))
+		if h := name + "@" + e.Principal.Realm; !slices.Contains(held, h) {
+			held = append(held, h)
+		}
 	}
 	return fmt.Errorf("keytab %s holds no key for %s@%s (it holds %s): export it with kadmin ktadd -k %s %s",
 		path, spn, realm, strings.Join(held, ", "), path, spn)

@@ -17,6 +17,8 @@ func newUpCmd() *cobra.Command {
 		ff       farmFlags
 		scenario string
 		hint     bool
+		ownKDC   string
+		keytab   string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -33,12 +35,23 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir()
 			}
+			if cmd.Flags().Changed("kdc") {
+				cfg.KDC = ownKDC
+			}
+			if cmd.Flags().Changed("keytab") {
+				cfg.Keytab = keytab
+			}
+			if scenario != "" && cfg.KDC != "" { // scenarios change accounts and keys
+				return &exitError{code: 2, err: fmt.Errorf("--scenario: %w", &lab.NoKadminError{KDC: cfg.KDC, Realm: cfg.Realm})}
+			}
 			return runUp(cmd, cfg, scenario, hint)
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)
 	cmd.Flags().StringVar(&scenario, "scenario", "", "leave the farm broken as this scenario says, for practice (krbfarm scenario list)")
 	cmd.Flags().BoolVar(&hint, "hint", false, "with --scenario: say what was broken and how to fix it")
+	cmd.Flags().StringVar(&ownKDC, "kdc", "", "HOST:PORT of a KDC you run for --realm: no realm is provisioned, no kadmin.local runs (needs --keytab)")
+	cmd.Flags().StringVar(&keytab, "keytab", "", "with --kdc: the keytab you exported with the keys of HTTP/<fqdn>, copied to every host")
 	return cmd
 }
 
