@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,11 +27,16 @@ import (
 // It works on a farm run by this process (Farm.Admin) or by another
 // (OpenAdmin on its state dir).
 type Admin struct {
-	Dir   string // the state dir
-	FQDN  string
-	Info  Info // the farm's description (farm.json)
-	realm *kdc.Realm
-	hosts []hostRef
+	Dir  string // the state dir
+	FQDN string
+	Info Info // the farm's description (farm.json)
+	// Password is the password of a principal the directory does not hold
+	// (one made with kadmin by whoever shares the KDC), for Kinit and the
+	// doctor's --user; "" = none. The CLI reads it from KRBFARM_PASSWORD.
+	// Never logged.
+	Password string
+	realm    *kdc.Realm
+	hosts    []hostRef
 	// lbStatus is the LB's view of the hosts when it runs in this process
 	// (Farm.Admin); nil for a farm run by another process.
 	lbStatus func() []lb.BackendStatus
@@ -59,12 +66,17 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := kdc.FindTools(krbPath, false)
-	if err != nil {
-		return nil, err
+	var t *kdc.Tools
+	if !in.ExternalKDC { // no kadmin.local is run on a KDC of the user's
+		if t, err = kdc.FindTools(krbPath, false); err != nil {
+			return nil, err
+		}
 	}
 	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
 	r.LogPath = filepath.Join(r.Dir, "kdc.log")
+	if in.ExternalKDC {
+		r.KDCAddr = in.KDC
+	}
 	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, Info: in, realm: r}
 	for _, b := range in.Backends {
 		dir := filepath.Dir(b.Keytab)
@@ -89,6 +101,9 @@ func (a *Admin) Directory() (*directory.Directory, error) { return directory.Loa
 // rolled back: they derive everything from the saved directory, so the
 // next Update (or keytab push) repairs one that failed to reload.
 func (a *Admin) Update(ctx context.Context, fn func(*directory.Directory) error) error {
+	if err := a.refuseExternal(); err != nil {
+		return err
+	}
 	unlock, err := fsutil.Lock(filepath.Join(a.Dir, "directory.lock"))
 	if err != nil {
 		return err
@@ -98,7 +113,7 @@ func (a *Admin) Update(ctx context.Context, fn func(*directory.Directory) error)
 	if err != nil {
 		return err
 	}
-	snap, err := a.realm.Snapshot(ctx)
+	snap, err := a.snapshot(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -110,6 +125,22 @@ func (a *Admin) Update(ctx context.Context, fn func(*directory.Directory) error)
 		return err
 	}
 	return a.applyHosts(d)
+}
+
+// snapshot dumps the principals the lab made (its users and those
+// synced.json records), the only ones an Update may change.
+func (a *Admin) snapshot(ctx context.Context, d *directory.Directory) (*kdc.Snapshot, error) {
+	owned, err := directory.Owned(a.realm)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(owned))
+	for _, acct := range d.Accounts {
+		if acct.Kind == directory.KindUser {
+			names = append(names, acct.Name)
+		}
+	}
+	return a.realm.Snapshot(ctx, names...)
 }
 
 // change runs fn on d, makes the KDC follow and saves d.

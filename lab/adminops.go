@@ -112,6 +112,9 @@ func (a *Admin) updateHost(ctx context.Context, host string, fn func(*directory.
 
 // ExportKeytab writes account's current keys to path (0600), as ktpass.
 func (a *Admin) ExportKeytab(account, path string) (*directory.Account, error) {
+	if err := a.refuseExternal(); err != nil {
+		return nil, err
+	}
 	d, err := a.Directory()
 	if err != nil {
 		return nil, err

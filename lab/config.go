@@ -37,6 +37,16 @@ type Config struct {
 	Users []User `yaml:"users"`
 	// KDCPort is the KDC's TCP and UDP port on 127.0.0.1. 0 = a free port.
 	KDCPort int `yaml:"kdc_port"`
+	// KDC is a KDC you run, as host:port, for the realm Realm: the lab then
+	// provisions nothing and runs no kadmin.local, kdb5_util or krb5kdc;
+	// the hosts decrypt with Keytab, and Users must exist in that KDC.
+	// Commands that change the directory are refused (NoKadminError).
+	// "" = the lab runs its own KDC.
+	KDC string `yaml:"kdc"`
+	// Keytab is, with KDC, the keytab you exported from that KDC holding
+	// the keys of HTTP/<FQDN> (the service account's, e.g. with
+	// kadmin ktadd); every host gets a copy. Required with KDC.
+	Keytab string `yaml:"keytab"`
 	// Backends are the farm's hosts, one process each. nil = server1, server2.
 	Backends []BackendConfig `yaml:"backends"`
 	// LB is the front door.
@@ -172,6 +182,27 @@ func (c *Config) Validate() error {
 	}
 	if c.KDCPort < 0 || c.KDCPort > 65535 {
 		errs = append(errs, fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort))
+	}
+	return errors.Join(append(errs, c.validateExternalKDC())...)
+}
+
+// validateExternalKDC checks kdc and keytab, which go together.
+func (c *Config) validateExternalKDC() error {
+	var errs []error
+	if c.KDC == "" {
+		if c.Keytab != "" {
+			errs = append(errs, fmt.Errorf("keytab %q: only with kdc (a KDC you run); the lab's own KDC makes its keytabs", c.Keytab))
+		}
+		return errors.Join(errs...)
+	}
+	if host, port, err := net.SplitHostPort(c.KDC); err != nil || host == "" || port == "" {
+		errs = append(errs, fmt.Errorf("kdc %q: use host:port, e.g. 127.0.0.1:88", c.KDC))
+	}
+	if c.Keytab == "" {
+		errs = append(errs, fmt.Errorf("keytab: required with kdc: export the keys of %s from your KDC (kadmin ktadd -k FILE %s)", c.SPN(), c.SPN()))
+	}
+	if c.KDCPort != 0 {
+		errs = append(errs, fmt.Errorf("kdc_port %d: the lab runs no KDC with kdc %s; leave it 0", c.KDCPort, c.KDC))
 	}
 	return errors.Join(errs...)
 }

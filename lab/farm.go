@@ -80,24 +80,33 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Farm, error) {
 }
 
 func (f *Farm) start(ctx context.Context) error {
-	t, err := kdc.FindTools(f.Config.KrbPath, false)
-	if err != nil {
-		return err
+	var t *kdc.Tools
+	if f.Config.KDC == "" { // a KDC of the user's needs no krb5 program here
+		var err error
+		if t, err = kdc.FindTools(f.Config.KrbPath, false); err != nil {
+			return err
+		}
 	}
 	if err := f.prepareDir(); err != nil {
 		return err
 	}
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func(context.Context, *kdc.Tools) error
-	}{
+	}
+	steps := []step{
 		{"realm " + f.Config.Realm + " provisioned", f.provision},
 		{"KDC started", f.startKDC},
+	}
+	if f.Config.KDC != "" {
+		steps = []step{{"your KDC " + f.Config.KDC + " answers, keytab holds " + f.Config.SPN(), f.useExternalKDC}}
+	}
+	steps = append(steps, []step{
 		{"certificates ready", f.makeCerts},
 		{"hosts started", f.startHosts},
 		{"load balancer serving", f.startLB},
 		{"farm answers through the load balancer", f.waitFrontDoor},
-	}
+	}...)
 	for _, s := range steps {
 		begin := time.Now()
 		if err := s.fn(ctx, t); err != nil {

@@ -14,22 +14,25 @@ import (
 
 // Info describes a running farm; it is what DIR/farm.json holds.
 type Info struct {
-	Realm     string        `json:"realm"`
-	FQDN      string        `json:"fqdn"`
-	SPN       string        `json:"spn"`
-	URL       string        `json:"url"` // the front door, through the LB
-	Krb5Conf  string        `json:"krb5_conf"`
-	KDCConf   string        `json:"kdc_conf"`
-	KDC       string        `json:"kdc"` // host:port
-	CACert    string        `json:"ca_cert"`
-	LB        LBInfo        `json:"lb"`
-	Backends  []BackendInfo `json:"backends"`
-	Users     []UserInfo    `json:"users"`
-	Service   string        `json:"service_account"`
-	StateDir  string        `json:"state_dir"`
-	Dashboard string        `json:"dashboard,omitempty"` // the dashboard's URL, "" if none runs
-	PID       int           `json:"pid"`                 // the process running the farm
-	Processes []int         `json:"processes"`           // the KDC and hosts it started
+	Realm    string `json:"realm"`
+	FQDN     string `json:"fqdn"`
+	SPN      string `json:"spn"`
+	URL      string `json:"url"` // the front door, through the LB
+	Krb5Conf string `json:"krb5_conf"`
+	KDCConf  string `json:"kdc_conf"`
+	KDC      string `json:"kdc"` // host:port
+	// ExternalKDC is set when the KDC is the user's (Config.KDC): the lab
+	// does not administer it, and refuses directory changes.
+	ExternalKDC bool          `json:"external_kdc,omitempty"`
+	CACert      string        `json:"ca_cert"`
+	LB          LBInfo        `json:"lb"`
+	Backends    []BackendInfo `json:"backends"`
+	Users       []UserInfo    `json:"users"`
+	Service     string        `json:"service_account"`
+	StateDir    string        `json:"state_dir"`
+	Dashboard   string        `json:"dashboard,omitempty"` // the dashboard's URL, "" if none runs
+	PID         int           `json:"pid"`                 // the process running the farm
+	Processes   []int         `json:"processes"`           // the KDC and hosts it started
 }
 
 // LBInfo is the front door in Info.
@@ -67,7 +70,7 @@ func (f *Farm) Info() Info {
 	in := Info{
 		Realm: f.Config.Realm, FQDN: f.Config.FQDN, SPN: f.Config.SPN(), URL: f.URL,
 		Krb5Conf: f.Realm.Krb5Conf, KDCConf: f.Realm.KDCConf,
-		KDC:    fmt.Sprintf("127.0.0.1:%d", f.Realm.Port),
+		KDC: f.Realm.Addr(), ExternalKDC: f.Realm.IsExternal(),
 		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode, Admin: f.lbAdmin, Log: f.lbLogPath()},
 		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
 		Dashboard: f.dashboard,

@@ -44,7 +44,11 @@ func (a *Admin) credentials(user string) (name, password string, groups int, err
 		return "", "", 0, err
 	}
 	acct := d.Account(user)
-	if acct == nil || acct.Kind != directory.KindUser {
+	if acct == nil {
+		password, err = a.outsideCredentials(user)
+		return user, password, 0, err
+	}
+	if acct.Kind != directory.KindUser {
 		return "", "", 0, &directory.NoAccountError{Name: user}
 	}
 	return acct.Name, acct.Password, acct.Groups, nil

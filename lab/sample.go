@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/doctor"
 	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"io"
@@ -38,7 +37,9 @@ func (a *Admin) UserClient(user, name, dial string, browser bool) (*krbhttp.Clie
 	case acct != nil:
 		cfg.Password, cfg.Groups = acct.Password, acct.Groups
 	case user != "":
-		return nil, &directory.NoAccountError{Name: user}
+		if cfg.Password, err = a.outsideCredentials(user); err != nil {
+			return nil, err
+		}
 	}
 	return krbhttp.New(cfg)
 }

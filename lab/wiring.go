@@ -123,7 +123,11 @@ func (f *Farm) prepareHost(h *Host) error {
 		return err
 	}
 	hs := d.Host(h.Name)
-	if err := directory.WriteHostKeytab(d, hs, h.Keytab); err != nil {
+	writeKeytab := func() error { return directory.WriteHostKeytab(d, hs, h.Keytab) }
+	if f.Config.KDC != "" {
+		writeKeytab = func() error { return copyServiceKeytab(f.Config.Keytab, h.Keytab) }
+	}
+	if err := writeKeytab(); err != nil {
 		return fmt.Errorf("give %s its keytab: %w", h.Name, err)
 	}
 	// No SPN pinned: like http.sys, the host accepts a ticket for any SPN

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,9 @@ import (
 	"github.com/krbfarm/krbfarm/lab"
 	"github.com/krbfarm/krbfarm/lab/kdc"
 )
+
+// passwordEnv holds the password of a principal outside the directory.
+const passwordEnv = "KRBFARM_PASSWORD"
 
 // stateFlags are --state and --krb-path, for commands on a running farm.
 type stateFlags struct{ state, krbPath string }
@@ -25,6 +29,9 @@ func (sf *stateFlags) admin() (*lab.Admin, error) {
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
+	// For kinit and doctor --user of a principal krbfarm did not create:
+	// from the environment, never a flag.
+	a.Password = os.Getenv(passwordEnv)
 	return a, nil
 }
 
@@ -67,6 +74,13 @@ func newAccountListCmd() *cobra.Command {
 			fmt.Fprintf(out, "%-22s %-8s %-5s %-50s %s\n", "ACCOUNT", "KIND", "KVNO", "ENCTYPES", "SPNS")
 			for _, acct := range d.Accounts {
 				fmt.Fprintf(out, "%-22s %-8s %-5d %-50s %s\n", d.Qualified(acct), acct.Kind, acct.KVNO, strings.Join(acct.Enctypes, ","), strings.Join(acct.SPNs, " "))
+			}
+			others, err := a.Unmanaged(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, p := range others {
+				fmt.Fprintf(out, "%-22s %-8s (made outside krbfarm: left alone; kinit with $%s)\n", p, "unmanaged", passwordEnv)
 			}
 			for _, h := range d.Hosts {
 				fmt.Fprintf(out, "host %-8s %s; clock offset %s\n", h.Name, h.IIS.Explain(d.Service, h.Machine), h.ClockOffset)

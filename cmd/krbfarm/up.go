@@ -19,6 +19,8 @@ func newUpCmd() *cobra.Command {
 		df       dashFlags
 		scenario string
 		hint     bool
+		ownKDC   string
+		keytab   string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -35,6 +37,11 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir()
 			}
+			overlay(cmd.Flags(), "kdc", &cfg.KDC, ownKDC)
+			overlay(cmd.Flags(), "keytab", &cfg.Keytab, keytab)
+			if scenario != "" && cfg.KDC != "" { // scenarios change accounts and keys
+				return &exitError{code: 2, err: fmt.Errorf("--scenario: %w", &lab.NoKadminError{KDC: cfg.KDC, Realm: cfg.Realm})}
+			}
 			return runUp(cmd, cfg, df, scenario, hint)
 		},
 	}
@@ -42,6 +49,8 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 	cmd.Flags().StringVar(&scenario, "scenario", "", "leave the farm broken as this scenario says, for practice (krbfarm scenario list)")
 	cmd.Flags().BoolVar(&hint, "hint", false, "with --scenario: say what was broken and how to fix it")
 	df.register(cmd, "dashboard", `address of the live dashboard (127.0.0.1:0 = a free port; "off" = none)`)
+	cmd.Flags().StringVar(&ownKDC, "kdc", "", "HOST:PORT of a KDC you run for --realm: no realm is provisioned, no kadmin.local runs (needs --keytab)")
+	cmd.Flags().StringVar(&keytab, "keytab", "", "with --kdc: the keytab you exported with the keys of HTTP/<fqdn>, copied to every host")
 	return cmd
 }
 

@@ -224,9 +224,18 @@ func (e *DuplicateSPNError) Error() string {
 }
 
 // NoAccountError names an account that does not exist.
-type NoAccountError struct{ Name string }
+type NoAccountError struct {
+	Name string
+	// Outside is set when a password for a principal outside the directory
+	// could have been used but none was given.
+	Outside bool
+}
 
 func (e *NoAccountError) Error() string {
+	if e.Outside {
+		return fmt.Sprintf("account %q not found in the directory: list them with `krbfarm account list`; "+
+			"for a principal krbfarm did not create, export its password in KRBFARM_PASSWORD", e.Name)
+	}
 	return fmt.Sprintf("account %q not found in the directory: list them with `krbfarm account list`", e.Name)
 }
 

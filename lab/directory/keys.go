@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -26,13 +28,22 @@ import (
 // KDC_ERR_S_PRINCIPAL_UNKNOWN for it, as AD does with a duplicate.
 // Users are left alone: they were made once at provisioning.
 //
+// The KDC may be shared: SyncKDC changes and deletes only principals it
+// created, recorded in synced.json (Owned). One it needs that exists
+// without being recorded there (made with kadmin by someone else) is
+// refused with *UnmanagedPrincipalError, before any change.
+//
 // The whole directory is checked before the first request; principals are
 // added and re-keyed before any is deleted, so a failure midway loses no
 // principal (and Admin.Update restores its snapshot then). A principal
 // whose keys already match (its fingerprint in synced.json) is left alone:
 // each kadmin request is a process of its own.
-func SyncKDC(ctx context.Context, r *kdc.Realm, d *Directory) error {
+func SyncKDC(ctx context.Context, r *kdc.Realm, d *Directory) (err error) {
 	if err := d.Validate(); err != nil {
+		return err
+	}
+	owned, err := Owned(r)
+	if err != nil {
 		return err
 	}
 	have, err := r.Principals(ctx)
@@ -40,24 +51,68 @@ func SyncKDC(ctx context.Context, r *kdc.Realm, d *Directory) error {
 		return err
 	}
 	want := kdcPrincipals(d)
-	synced, done := loadSynced(r), map[string]string{}
+	if err := checkUnmanaged(r.Name, want, have, owned); err != nil {
+		return err
+	}
+	done := map[string]string{}
+	defer func() {
+		if err != nil { // a failure midway still records what it made
+			saveSynced(r, merged(owned, done, want))
+		}
+	}()
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		fp, exists := keyFingerprint(name, want[name]), slices.Contains(have, name)
-		if !exists || synced[name] != fp {
+		if !exists || owned[name] != fp {
 			if err := rekey(ctx, r, name, want[name], exists); err != nil {
 				return err
 			}
 		}
 		done[name] = fp
 	}
-	for _, name := range have {
-		if want[name] == nil && strings.Contains(name, "/") && !systemPrincipal(name) {
+	for _, name := range slices.Sorted(maps.Keys(owned)) {
+		if want[name] == nil && slices.Contains(have, name) && !kdc.SystemPrincipal(name) {
 			if err := r.DeletePrincipal(ctx, name); err != nil {
 				return err
 			}
 		}
+		delete(owned, name)
 	}
 	return saveSynced(r, done)
+}
+
+// merged is what synced.json records after a sync that stopped midway:
+// the principals it owned (those no longer wanted included, as they may
+// not be deleted yet) with the fingerprints of those it re-keyed.
+func merged(owned, done map[string]string, want map[string]*Account) map[string]string {
+	m := maps.Clone(done)
+	for name, fp := range owned {
+		if _, ok := m[name]; !ok {
+			m[name] = fp
+			if want[name] != nil {
+				m[name] = "" // not re-keyed: unknown keys, re-key next time
+			}
+		}
+	}
+	return m
+}
+
+// UnmanagedPrincipalError is a principal the directory needs (an SPN's or
+// an account's) that exists in the KDC but was not made by the lab: the
+// lab does not take over principals it did not create.
+type UnmanagedPrincipalError struct{ Principal, Realm string }
+
+func (e *UnmanagedPrincipalError) Error() string {
+	return fmt.Sprintf("principal %s@%s exists in the KDC but krbfarm did not create it, so it will not change it: "+
+		"register another SPN, or delete it yourself (kadmin.local delprinc %s) to let krbfarm make it", e.Principal, e.Realm, e.Principal)
+}
+
+func checkUnmanaged(realm string, want map[string]*Account, have []string, owned map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if _, ok := owned[name]; !ok && slices.Contains(have, name) {
+			return &UnmanagedPrincipalError{Principal: name, Realm: realm}
+		}
+	}
+	return nil
 }
 
 // keyFingerprint identifies the keys principal name gets from a.
@@ -67,16 +122,22 @@ func keyFingerprint(name string, a *Account) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// loadSynced reads synced.json; missing or unreadable means "nothing known
-// to be in sync", so everything is re-keyed.
-func loadSynced(r *kdc.Realm) map[string]string {
+// Owned reads synced.json: the principals (no realm) the lab created
+// besides its users, each with a fingerprint of the keys it last gave it.
+// A missing file is a realm where the lab made none yet.
+func Owned(r *kdc.Realm) (map[string]string, error) {
 	m := map[string]string{}
-	if b, err := os.ReadFile(r.SyncedPath()); err == nil {
-		if json.Unmarshal(b, &m) != nil {
-			return map[string]string{}
-		}
+	b, err := os.ReadFile(r.SyncedPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
 	}
-	return m
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w (it records which principals krbfarm made; fix or restore it)", r.SyncedPath(), err)
+	}
+	return m, nil
 }
 
 func saveSynced(r *kdc.Realm, m map[string]string) error {
@@ -125,16 +186,6 @@ func spnPrincipal(spn string) string {
 		svc = "HOST"
 	}
 	return svc + "/" + strings.ToLower(host)
-}
-
-// systemPrincipal reports the KDC's own principals, never touched.
-func systemPrincipal(name string) bool {
-	for _, p := range []string{"krbtgt/", "kadmin/", "K/M", "kiprop/"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // AccountKeytab is what `ktpass` exports for an account: a key for each of

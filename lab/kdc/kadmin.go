@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,7 +158,13 @@ func (r *Realm) AddPrincipalKeys(ctx context.Context, name, password string, enc
 		args = append(args, "-e", keySalts(enctypes))
 	}
 	args = append(args, "-pw", password, name)
-	return r.kadminChange(ctx, name, `Principal "%s" created.`, args...)
+	if err := r.kadminChange(ctx, name, `Principal "%s" created.`, args...); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.created = append(r.created, name)
+	r.mu.Unlock()
+	return nil
 }
 
 // changePassword gives name new keys of enctypes (nil = the realm's) from
@@ -180,6 +187,17 @@ func (r *Realm) SetKVNO(ctx context.Context, name string, kvno int) error {
 
 func (r *Realm) DeletePrincipal(ctx context.Context, name string) error {
 	return r.kadminChange(ctx, name, `Principal "%s" deleted.`, "delprinc", "-force", name)
+}
+
+// SystemPrincipal reports the KDC's own principals (krbtgt/, kadmin/,
+// K/M, kiprop/), which the lab never changes.
+func SystemPrincipal(name string) bool {
+	for _, p := range []string{"krbtgt/", "kadmin/", "K/M", "kiprop/"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Principals lists the realm's principals, without the @REALM.
@@ -218,24 +236,34 @@ func (r *Realm) ExportKeytab(ctx context.Context, path string, principals ...str
 	return os.Chmod(path, 0o600)
 }
 
-// Snapshot is a dump of the realm's database, to put it back whole when
-// a change fails midway.
+// Snapshot is a dump of the principals the lab may change, to put them
+// back when a change fails midway. Only they are dumped and loaded back
+// (kdb5_util load -update), so a principal someone else made or changed
+// meanwhile with kadmin is left as it is.
 type Snapshot struct {
 	r       *Realm
 	dir     string
 	changes int64  // r.changes when taken
+	created int    // len(r.created) when taken
 	synced  []byte // synced.json when taken; nil = none
 }
 
-// snapshot dumps the database (kdb5_util dump, 0600, in the realm's dir).
-func (r *Realm) Snapshot(ctx context.Context) (*Snapshot, error) {
+// Snapshot dumps principals (names without @REALM; one that does not exist
+// is skipped by kdb5_util) to a file (0600) in the realm's dir.
+func (r *Realm) Snapshot(ctx context.Context, principals ...string) (*Snapshot, error) {
 	dir, err := os.MkdirTemp(r.Dir, "snapshot-")
 	if err != nil {
 		return nil, fmt.Errorf("KDC snapshot: %w", err)
 	}
-	s := &Snapshot{r: r, dir: dir, changes: r.changes.Load()}
+	r.mu.Lock()
+	s := &Snapshot{r: r, dir: dir, changes: r.changes.Load(), created: len(r.created)}
+	r.mu.Unlock()
 	s.synced, _ = os.ReadFile(r.SyncedPath())
-	if _, err := r.run(ctx, r.Tools.DBUtil, nil, "-r", r.Name, "dump", s.file()); err != nil {
+	args := []string{"-r", r.Name, "dump", s.file()}
+	for _, p := range principals {
+		args = append(args, p+"@"+r.Name)
+	}
+	if _, err := r.run(ctx, r.Tools.DBUtil, nil, args...); err != nil {
 		s.Discard()
 		return nil, fmt.Errorf("KDC snapshot: %w", err)
 	}
@@ -244,16 +272,30 @@ func (r *Realm) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 func (s *Snapshot) file() string { return filepath.Join(s.dir, "kdb.dump") }
 
-// restore loads the dump back (kdb5_util load replaces the database at
-// once, as kpropd does under a running KDC), unless no change was
-// requested since, and discards it.
+// Restore deletes the principals this Realm added since the snapshot and
+// loads the dumped ones back over the database (kdb5_util load -update,
+// which krb5kdc sees at its next request), unless no change was requested
+// since; then it discards the dump.
 func (s *Snapshot) Restore(ctx context.Context) error {
 	defer s.Discard()
 	if s.r.changes.Load() == s.changes {
 		return nil
 	}
-	if _, err := s.r.run(context.WithoutCancel(ctx), s.r.Tools.DBUtil, nil, "-r", s.r.Name, "load", s.file()); err != nil {
-		return fmt.Errorf("KDC restore from snapshot: %w", err)
+	ctx = context.WithoutCancel(ctx)
+	s.r.mu.Lock()
+	added := slices.Clone(s.r.created[s.created:])
+	s.r.mu.Unlock()
+	var errs []error
+	for _, p := range added {
+		if _, err := s.r.Kadmin(ctx, "delprinc", "-force", p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := s.r.run(ctx, s.r.Tools.DBUtil, nil, "-r", s.r.Name, "load", "-update", s.file()); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("KDC restore from snapshot: %w", errors.Join(errs...))
 	}
 	if s.synced == nil {
 		return ignoreNotExist(os.Remove(s.r.SyncedPath()))

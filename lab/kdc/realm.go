@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/template"
 	"time"
@@ -18,10 +19,13 @@ import (
 // Realm is an MIT Kerberos realm provisioned in a directory: its database,
 // kdc.conf, a client krb5.conf, and a krb5kdc process on a loopback port.
 type Realm struct {
-	Name     string // e.g. KRBFARM.LOCALHOST
-	Dir      string // holds the database, stash, kdc.conf, krb5.conf, kdc.log
-	Domain   string // DNS domain mapped to the realm, e.g. krbfarm.localhost
-	Port     int    // KDC port on 127.0.0.1 (TCP and UDP)
+	Name   string // e.g. KRBFARM.LOCALHOST
+	Dir    string // holds the database, stash, kdc.conf, krb5.conf, kdc.log
+	Domain string // DNS domain mapped to the realm, e.g. krbfarm.localhost
+	Port   int    // KDC port on 127.0.0.1 (TCP and UDP)
+	// KDCAddr is, for a KDC the lab does not run (External), its host:port;
+	// "" = the lab's own on 127.0.0.1:Port.
+	KDCAddr  string
 	KDCConf  string // path of kdc.conf (KRB5_KDC_PROFILE)
 	Krb5Conf string // path of the client krb5.conf (KRB5_CONFIG)
 	LogPath  string // the KDC's log
@@ -32,6 +36,10 @@ type Realm struct {
 	// changes counts the kadmin requests that change the database, so a
 	// snapshot knows whether it has anything to restore.
 	changes atomic.Int64
+	// created lists the principals this Realm added, in order, so that a
+	// Restore deletes those added since its Snapshot and nothing else.
+	mu      sync.Mutex
+	created []string
 }
 
 const kdcConfTmpl = `# Written by krbfarm: the lab KDC's configuration.
@@ -68,8 +76,8 @@ const krb5ConfTmpl = `# Written by krbfarm: use it with  export KRB5_CONFIG={{.K
 
 [realms]
  {{.Name}} = {
-  kdc = 127.0.0.1:{{.Port}}
-  admin_server = 127.0.0.1:{{.Port}}
+  kdc = {{.Addr}}
+  admin_server = {{.Addr}}
  }
 
 [domain_realm]
@@ -100,15 +108,44 @@ func Provision(ctx context.Context, r *Realm, masterPassword string) error {
 	return err
 }
 
+// Addr is the KDC's host:port.
+func (r *Realm) Addr() string {
+	if r.KDCAddr != "" {
+		return r.KDCAddr
+	}
+	return fmt.Sprintf("127.0.0.1:%d", r.Port)
+}
+
+// External is a realm whose KDC someone else runs at addr (host:port): the
+// lab writes only a client krb5.conf for it in dir, and never runs
+// kadmin.local, kdb5_util or krb5kdc on it.
+func External(name, dir, domain, addr string) (*Realm, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create realm dir: %w", err)
+	}
+	r := &Realm{Name: name, Dir: dir, Domain: domain, KDCAddr: addr, Krb5Conf: filepath.Join(dir, "krb5.conf")}
+	return r, r.writeFile(r.Krb5Conf, krb5ConfTmpl)
+}
+
+// IsExternal reports a realm whose KDC the lab does not run.
+func (r *Realm) IsExternal() bool { return r.KDCAddr != "" }
+
 func (r *Realm) writeConf() error {
 	for path, text := range map[string]string{r.KDCConf: kdcConfTmpl, r.Krb5Conf: krb5ConfTmpl} {
-		var b bytes.Buffer
-		if err := template.Must(template.New("").Parse(text)).Execute(&b, r); err != nil {
+		if err := r.writeFile(path, text); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
+	}
+	return nil
+}
+
+func (r *Realm) writeFile(path, tmpl string) error {
+	var b bytes.Buffer
+	if err := template.Must(template.New("").Parse(tmpl)).Execute(&b, r); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
