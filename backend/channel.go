@@ -30,7 +30,7 @@ func (s *Site) tlsConfig() (*serverTLS, error) {
 		return nil, fmt.Errorf("tls_cert %s, tls_key %s: %w", s.cfg.TLSCert, s.cfg.TLSKey, err)
 	}
 	ep, err := leafEndPoint(cert)
-	if err != nil && s.verifier.epa.matchesChannel() {
+	if err != nil && s.verifier.epa.Load().matchesChannel() {
 		return nil, fmt.Errorf("tls_cert %s: extendedProtection needs its tls-server-end-point: %w", s.cfg.TLSCert, err)
 	}
 	return &serverTLS{config: &tls.Config{Certificates: []tls.Certificate{cert}}, endPoint: ep}, nil
@@ -74,8 +74,8 @@ func (p *bindingPolicy) matchesChannel() bool {
 // warnNoChannel logs, at start, the farm's classic Extended Protection
 // trap: channel binding on a host that does not terminate TLS.
 func (s *Site) warnNoChannel() {
-	if s.verifier.epa.matchesChannel() && s.cfg.TLSCert == "" {
+	if s.verifier.epa.Load().matchesChannel() && s.cfg.TLSCert == "" {
 		s.log.Warn("extendedProtection checks channel bindings but this host serves plain HTTP: every token bound to TLS (to a TLS-terminating load balancer) is refused; serve TLS here, or set flags Proxy with spns",
-			zap.String("tokenChecking", string(s.verifier.epa.mode)))
+			zap.String("tokenChecking", string(s.verifier.epa.Load().mode)))
 	}
 }

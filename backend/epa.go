@@ -104,6 +104,10 @@ func (e *ExtendedProtection) flags() epaFlags {
 	return f
 }
 
+// Validate reports every wrong field, named by its YAML path
+// (extendedProtection.*), as Config.Validate does.
+func (e *ExtendedProtection) Validate() error { return e.validate() }
+
 // validate reports every wrong field, named by its YAML path.
 func (e *ExtendedProtection) validate() error {
 	var errs []error

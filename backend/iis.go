@@ -121,3 +121,15 @@ func (s *Site) event(e Event) {
 		s.log.Warn("event log write failed", zap.Error(err))
 	}
 }
+
+// SetExtendedProtection changes the site's extendedProtection, as
+// appcmd set config /section:windowsAuthentication
+// /extendedProtection.tokenChecking:... does: tokens verified from now on
+// follow it. An invalid e is refused and the old settings stay.
+func (s *Site) SetExtendedProtection(e ExtendedProtection) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	s.verifier.SetExtendedProtection(e)
+	return nil
+}

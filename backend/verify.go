@@ -40,7 +40,7 @@ type Verifier struct {
 	now    func() time.Time // host clock, offset included
 	keys   atomic.Pointer[keytab.Keytab]
 	replay *ReplayCache
-	epa    bindingPolicy // extendedProtection
+	epa    atomic.Pointer[bindingPolicy] // extendedProtection
 }
 
 // NewVerifier returns a Verifier for cfg's SPN, realm, skew, clock offset
@@ -57,14 +57,21 @@ func NewVerifier(cfg Config, kt *keytab.Keytab, clock func() time.Time) *Verifie
 		skew:   cfg.MaxClockSkew,
 		now:    func() time.Time { return clock().Add(off) },
 		replay: NewReplayCache(2*cfg.MaxClockSkew, cfg.ReplayCacheSize),
-		epa:    newBindingPolicy(cfg.ExtendedProtection),
 	}
 	if cfg.SPN != "" {
 		pn, _ := types.ParseSPNString(cfg.SPN)
 		v.spn = &pn
 	}
 	v.keys.Store(kt)
+	v.SetExtendedProtection(cfg.ExtendedProtection)
 	return v
+}
+
+// SetExtendedProtection replaces the extendedProtection applied to tokens
+// verified from now on (e is assumed valid: Config.Validate checks it).
+func (v *Verifier) SetExtendedProtection(e ExtendedProtection) {
+	p := newBindingPolicy(e)
+	v.epa.Store(&p)
 }
 
 // SetKeytab replaces the keytab used for tickets verified from now on.
@@ -147,7 +154,7 @@ func (v *Verifier) verifyAPReq(req *messages.APReq, remote string, ch Channel) (
 	if err := v.checkTimes(req, now); err != nil {
 		return nil, withUser(err, user)
 	}
-	binding, err := v.epa.check(req, ch)
+	binding, err := v.epa.Load().check(req, ch)
 	if err != nil {
 		return nil, withUser(err, user)
 	}

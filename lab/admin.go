@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,7 +186,8 @@ func (a *Admin) applyHost(d *directory.Directory, hs *directory.HostSite, h host
 }
 
 // writeHostSettings updates what a reload picks up in a host's
-// backend.yaml: clock_offset, batchLogonRight and the header limits.
+// backend.yaml: clock_offset, batchLogonRight, the header limits and
+// extendedProtection.
 func writeHostSettings(path string, hs *directory.HostSite) error {
 	cfg, err := backend.LoadConfig(path)
 	if err != nil {
@@ -196,12 +198,14 @@ func writeHostSettings(path string, hs *directory.HostSite) error {
 		right = nil // the default
 	}
 	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight() &&
-		cfg.MaxFieldLength == hs.IIS.MaxFieldLength && cfg.MaxRequestBytes == hs.IIS.MaxRequestBytes
+		cfg.MaxFieldLength == hs.IIS.MaxFieldLength && cfg.MaxRequestBytes == hs.IIS.MaxRequestBytes &&
+		reflect.DeepEqual(cfg.ExtendedProtection, hs.IIS.ExtendedProtection)
 	if cfg.ClockOffset == hs.ClockOffset && same {
 		return nil
 	}
 	cfg.ClockOffset, cfg.BatchLogonRight = hs.ClockOffset, right
 	cfg.MaxFieldLength, cfg.MaxRequestBytes, cfg.MaxHeaderBytes = hs.IIS.MaxFieldLength, hs.IIS.MaxRequestBytes, 0
+	cfg.ExtendedProtection = hs.IIS.ExtendedProtection
 	return (&Host{Config: path}).writeConfig(cfg)
 }
 

@@ -74,12 +74,16 @@ func (a *Admin) SetKeytabEnctypes(ctx context.Context, host string, enctypes []s
 	})
 }
 
-// SetIIS changes a host's identity / useKernelMode / useAppPoolCredentials.
+// SetIIS changes a host's identity / useKernelMode / useAppPoolCredentials,
+// header limits or extendedProtection (refused, unchanged, if invalid).
 // Setting an identity stores its current password in the pool (as typing it
 // into IIS Manager does).
 func (a *Admin) SetIIS(ctx context.Context, host string, fn func(*directory.IISSettings)) error {
 	return a.updateHost(ctx, host, func(d *directory.Directory, h *directory.HostSite) error {
 		fn(&h.IIS)
+		if err := h.IIS.ExtendedProtection.Validate(); err != nil {
+			return fmt.Errorf("host %s: %w", host, err)
+		}
 		name := h.IIS.PoolAccount(d.Service, h.Machine)
 		acct := d.Account(name)
 		if acct == nil {

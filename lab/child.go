@@ -54,7 +54,8 @@ func RunBackend(ctx context.Context, cfg backend.Config, listenFD int, log *zap.
 }
 
 // reloadOnHUP reloads the keytab, the clock offset, the batch logon right
-// (restarting the app pool) and the header limits on each SIGHUP, then
+// (restarting the app pool), the header limits and extendedProtection on
+// each SIGHUP, then
 // acknowledges by copying the lab's "reload" file to "reloaded" next to the
 // config, so the lab knows the host has the new keys before it goes on.
 func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, cfgPath string, log *zap.Logger) {
@@ -72,6 +73,9 @@ func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, 
 				offset.Store(int64(c.ClockOffset))
 				site.SetBatchLogonRight(c.BatchLogonRight == nil || *c.BatchLogonRight)
 				site.SetHeaderLimits(c.MaxFieldLength, c.MaxRequestBytes)
+				if err := site.SetExtendedProtection(c.ExtendedProtection); err != nil && log != nil {
+					log.Warn("reload extendedProtection", zap.Error(err))
+				}
 			} else if log != nil {
 				log.Warn("reload config", zap.Error(err))
 			}

@@ -133,7 +133,8 @@ func (f *Farm) prepareHost(h *Host) error {
 	// No SPN pinned: like http.sys, the host accepts a ticket for any SPN
 	// whose key it holds (an alias SPN registered on its account works).
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset,
-		BatchLogonRight: hs.IIS.BatchLogonRight, MaxFieldLength: hs.IIS.MaxFieldLength, MaxRequestBytes: hs.IIS.MaxRequestBytes}
+		BatchLogonRight: hs.IIS.BatchLogonRight, MaxFieldLength: hs.IIS.MaxFieldLength, MaxRequestBytes: hs.IIS.MaxRequestBytes,
+		ExtendedProtection: hs.IIS.ExtendedProtection}
 	cfg.EventLog = EventsPath(f.Dir, h.Name)
 	if err := rotateEvents(cfg.EventLog); err != nil {
 		return err

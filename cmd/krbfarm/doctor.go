@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/krbfarm/krbfarm/backend"
 	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/doctor"
 )
@@ -69,9 +72,11 @@ func newIISCmd() *cobra.Command {
 		kernel, appPool bool
 		clockOffset     time.Duration
 		field, request  int
+		tokenChecking   string
+		epaFlags, spns  []string
 	)
 	cmd := &cobra.Command{
-		Use:   "iis HOST [--identity A] [--useKernelMode=B] [--useAppPoolCredentials=B] [--maxFieldLength N] [--maxRequestBytes N] [--clock-offset D]",
+		Use:   "iis HOST [--identity A] [--useKernelMode=B] [--useAppPoolCredentials=B] [--maxFieldLength N] [--maxRequestBytes N] [--tokenChecking None|Allow|Require [--epaFlags Proxy --epaSpn HTTP/fqdn]] [--clock-offset D]",
 		Short: "Change a running host's IIS authentication settings (which key decrypts tickets) or its clock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,6 +101,7 @@ func newIISCmd() *cobra.Command {
 				if set("maxRequestBytes") {
 					s.MaxRequestBytes = request
 				}
+				setEPA(&s.ExtendedProtection, set, tokenChecking, epaFlags, spns)
 			})
 			if err == nil && set("clock-offset") {
 				err = a.SetClockOffset(cmd.Context(), args[0], clockOffset)
@@ -109,8 +115,8 @@ func newIISCmd() *cobra.Command {
 			}
 			h := d.Host(args[0])
 			mf, mr := h.IIS.HeaderLimits()
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s; MaxFieldLength %d, MaxRequestBytes %d; clock offset %s\n",
-				h.Name, h.IIS.Explain(d.Service, h.Machine), mf, mr, h.ClockOffset)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s; MaxFieldLength %d, MaxRequestBytes %d; %s; clock offset %s\n",
+				h.Name, h.IIS.Explain(d.Service, h.Machine), mf, mr, epaLine(h.IIS.ExtendedProtection), h.ClockOffset)
 			return nil
 		},
 	}
@@ -122,5 +128,41 @@ func newIISCmd() *cobra.Command {
 	f.IntVar(&field, "maxFieldLength", 0, "http.sys MaxFieldLength: the largest header field, bytes (0 = 16384, max 65534)")
 	f.IntVar(&request, "maxRequestBytes", 0, "http.sys MaxRequestBytes: request line and headers, bytes (0 = 16384)")
 	f.DurationVar(&clockOffset, "clock-offset", 0, "the host's clock error, e.g. 10m")
+	f.StringVar(&tokenChecking, "tokenChecking", "", "extendedProtection tokenChecking: None, Allow or Require (channel binding)")
+	f.StringSliceVar(&epaFlags, "epaFlags", nil, "extendedProtection flags: Proxy, ProxyCohosting, NoServiceNameCheck, AllowDotlessSpn, None (repeat or comma-separate; None clears)")
+	f.StringSliceVar(&spns, "epaSpn", nil, "extendedProtection spns, with Proxy: HTTP/<fqdn> the site answers to (repeat or comma-separate)")
 	return cmd
+}
+
+// setEPA applies the extendedProtection flags given: tokenChecking None
+// clears flags and spns (IIS ignores them then, the host refuses them),
+// --epaFlags None clears the flags.
+func setEPA(e *backend.ExtendedProtection, set func(string) bool, tokenChecking string, flags, spns []string) {
+	if set("tokenChecking") {
+		e.TokenChecking = backend.TokenChecking(tokenChecking)
+		if strings.EqualFold(tokenChecking, string(backend.TokenCheckingNone)) && !set("epaFlags") && !set("epaSpn") {
+			e.Flags, e.SPNs = nil, nil
+		}
+	}
+	if set("epaFlags") {
+		e.Flags = flags
+		if len(flags) == 1 && strings.EqualFold(flags[0], backend.EPAFlagNone) {
+			e.Flags = nil
+		}
+	}
+	if set("epaSpn") {
+		e.SPNs = spns
+	}
+}
+
+// epaLine is extendedProtection in one line, as appcmd list config shows it.
+func epaLine(e backend.ExtendedProtection) string {
+	line := "extendedProtection tokenChecking=" + cmp.Or(string(e.TokenChecking), string(backend.TokenCheckingNone))
+	if len(e.Flags) > 0 {
+		line += " flags=" + strings.Join(e.Flags, ",")
+	}
+	if len(e.SPNs) > 0 {
+		line += " spns=" + strings.Join(e.SPNs, ",")
+	}
+	return line
 }

@@ -20,7 +20,7 @@ func newScenarioCmd() *cobra.Command {
 		Use: "list", Short: "List the scenarios", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, sc := range scenario.All() {
-				fmt.Fprintf(cmd.OutOrStdout(), "  %-26s %s\n", sc.Name, sc.Title)
+				fmt.Fprintf(cmd.OutOrStdout(), "  %-28s %s\n", sc.Name, sc.Title)
 			}
 			return nil
 		},

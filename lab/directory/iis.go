@@ -40,6 +40,18 @@ type IISSettings struct {
 	// Long" (large-token scenario).
 	MaxFieldLength  int `yaml:"maxFieldLength,omitempty" json:"maxFieldLength,omitempty"`
 	MaxRequestBytes int `yaml:"maxRequestBytes,omitempty" json:"maxRequestBytes,omitempty"`
+	// ExtendedProtection is windowsAuthentication/extendedProtection:
+	// tokenChecking None (the zero value, IIS's default), Allow or Require,
+	// its flags and spns, written as is to the host's backend.yaml. Behind
+	// a TLS-terminating LB, Require refuses every browser's token
+	// (extended-protection-offload scenario).
+	ExtendedProtection backend.ExtendedProtection `yaml:"extendedProtection,omitempty" json:"extendedProtection,omitzero"`
+}
+
+// EPAOn reports whether extendedProtection looks at channel bindings.
+func (s IISSettings) EPAOn() bool {
+	t := s.ExtendedProtection.TokenChecking
+	return t != "" && !strings.EqualFold(string(t), string(backend.TokenCheckingNone))
 }
 
 // HeaderLimits reports maxFieldLength and maxRequestBytes with defaults.

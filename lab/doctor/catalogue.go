@@ -16,6 +16,7 @@ const (
 	CauseNoBatchRight    = "no-batch-logon-right"
 	CauseNTLMFallback    = "ntlm-fallback"
 	CauseLargeToken      = "large-token"
+	CauseEPA             = "extended-protection-offload"
 )
 
 // Finding is a catalogue entry: what it is and the administrator's fix.
@@ -50,6 +51,8 @@ var catalogue = map[string]Finding{
 		"grant \"Log on as a batch job\" to the pool identity by GPO (or take it out of \"Deny log on as a batch job\"), gpupdate /force on the host, start the app pool"},
 	CauseLargeToken: {"large token: the user is in so many groups that the Kerberos ticket (the group SIDs in its PAC) makes the Authorization header longer than http.sys allows (MaxFieldLength / MaxRequestBytes, 16384 bytes by default): HTTP 400 \"Request Header Too Long\" on every host, before any authentication",
 		"raise the limits on every host: reg add HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /v MaxFieldLength /t REG_DWORD /d 65534 /f, the same for MaxRequestBytes, then restart http.sys (net stop http /y; net start w3svc) or reboot; or shrink the token: fewer groups (clean up nested memberships), resource SID compression, no SIDHistory"},
+	CauseEPA: {"Extended Protection (channel binding) behind a TLS-terminating load balancer: the hosts require channel bindings (tokenChecking Require), but the client bound its token to the certificate it saw, the load balancer's; the host's own channel (plain HTTP, or its own TLS) does not match: 401 on every host (EPA_CHANNEL_BINDING_MISMATCH, security 4625 0xC000035B)",
+		"on every host keep Require but check the SPN instead of the channel (service binding): appcmd set config /section:windowsAuthentication /extendedProtection.tokenChecking:Require /extendedProtection.flags:Proxy, with the site's SPNs in extendedProtection/spn (krbfarm iis HOST --tokenChecking Require --epaFlags Proxy --epaSpn HTTP/<fqdn>); or pass TLS through to the hosts; or tokenChecking None"},
 	CauseNTLMFallback: {"NTLM fallback: the site works, but over NTLM: Kerberos was not used (no service ticket), so no delegation and a DC round trip per connection",
 		"fix why Kerberos fails (the underlying cause below), then check klist shows HTTP/<fqdn> and the site reports Kerberos"},
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -126,18 +127,49 @@ func Diagnose(ctx context.Context, l Lab, o Options) (*Report, error) {
 		doc.checkHost(ctx, h)
 	}
 	doc.checkProviders(ctx, name)
-	s, err := l.SampleAs(ctx, o.User, name, o.Requests, o.Browser)
-	if err != nil {
+	if err := doc.checkLB(ctx, name, o); err != nil {
 		return nil, err
+	}
+	doc.checkReplay(ctx)
+	doc.verdict()
+	return doc.r, nil
+}
+
+// checkLB sends requests through the load balancer, as users do, and reads
+// the reasons the hosts logged for refusing them: an Extended Protection
+// refusal names its cause there (the token was bound to the LB's TLS).
+func (doc *doctor) checkLB(ctx context.Context, name string, o Options) error {
+	marks := doc.lab.LogMarks()
+	s, err := doc.lab.SampleAs(ctx, o.User, name, o.Requests, o.Browser)
+	if err != nil {
+		return err
 	}
 	detail := fmt.Sprintf("%d requests to https://%s/: %s", s.Requests, name, s)
 	if doc.r.ntlm = s.OverNTLM(); doc.r.ntlm {
 		detail += ": works, but over NTLM: Kerberos was not used"
 	}
-	doc.add(statusOf(s.OK()), "load balancer", detail, "")
-	doc.checkReplay(ctx)
-	doc.verdict()
-	return doc.r, nil
+	cause := ""
+	if !s.OK() {
+		if line, ok := epaRefusals(doc.lab.ReasonsSince(marks)); ok {
+			detail += "; hosts refused: " + line + ": the token is bound to the certificate the client saw (the LB's), not to a channel the host has"
+			cause = CauseEPA
+		}
+	}
+	doc.add(statusOf(s.OK()), "load balancer", detail, cause)
+	return nil
+}
+
+// epaRefusals lists the hosts that refused with an Extended Protection
+// reason (EPA_*), e.g. "server1 EPA_CHANNEL_BINDING_MISMATCH".
+func epaRefusals(reasons map[string]string) (string, bool) {
+	var hosts []string
+	for h, r := range reasons {
+		if strings.HasPrefix(r, "EPA_") {
+			hosts = append(hosts, h+" "+r)
+		}
+	}
+	sort.Strings(hosts)
+	return strings.Join(hosts, ", "), len(hosts) > 0
 }
 
 // checkSPN is setspn -Q HTTP/name and setspn -X for it.
@@ -284,8 +316,22 @@ func (doc *doctor) checkDirect(ctx context.Context, h *directory.HostSite) {
 		if reason == "" && res.Status == 503 {
 			reason = "Service Unavailable (app pool stopped)"
 		}
-		doc.add(Fail, h.Name+" direct", fmt.Sprintf("%d %s", res.Status, reason), doc.causeFor(h.Name))
+		cause := doc.causeFor(h.Name)
+		if strings.HasPrefix(reason, "EPA_") {
+			cause, reason = CauseEPA, reason+" ("+epaDetail(h.IIS)+")"
+		}
+		doc.add(Fail, h.Name+" direct", fmt.Sprintf("%d %s", res.Status, reason), cause)
 	}
+}
+
+// epaDetail is a host's extendedProtection, as appcmd shows it.
+func epaDetail(s directory.IISSettings) string {
+	e := s.ExtendedProtection
+	line := "extendedProtection tokenChecking=" + cmp.Or(string(e.TokenChecking), string(backend.TokenCheckingNone))
+	if len(e.Flags) > 0 {
+		line += " flags=" + strings.Join(e.Flags, ",")
+	}
+	return line
 }
 
 // causeFor is the cause an earlier check found for host, if any.

@@ -37,6 +37,10 @@ type Config struct {
 	// such SPN (KDC_ERR_S_PRINCIPAL_UNKNOWN): if the server offers NTLM, the
 	// request is made with NTLM instead. false = fail as kinit/curl would.
 	NTLMFallback bool
+	// NoChannelBindings sends tokens without channel bindings over TLS too
+	// (all-zero Bnd), as Debian's Chromium and curl (MIT GSSAPI) do; false
+	// = bound to the certificate seen, as Windows clients do (bindings.go).
+	NoChannelBindings bool
 	// Groups is how many security groups the user is in (its memberOf);
 	// 0 = few enough not to matter. Over 0, service tickets carry the
 	// groups' SIDs, as a Windows PAC does: the real KDC issues them that
@@ -125,16 +129,25 @@ func (c *Client) do(ctx context.Context, url string, auth bool) (Result, error) 
 		return Result{}, err
 	}
 	req.Header.Set("Accept", "application/json")
+	var ch *tlsChannel
+	if auth {
+		if ch, err = c.openChannel(ctx, req.URL); err != nil {
+			return Result{}, err
+		}
+		if ch != nil {
+			defer ch.conn.Close()
+		}
+	}
 	var sent *mutualToken
 	if auth {
-		if sent, err = c.setToken(req); err != nil {
+		if sent, err = c.setToken(req, ch); err != nil {
 			if c.cfg.NTLMFallback && IsKerberosCode(err, errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN) {
 				return c.getNTLM(ctx, url, err)
 			}
 			return Result{}, fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
 		}
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.clientOn(ch).Do(req)
 	if err != nil {
 		return Result{}, err
 	}
@@ -187,20 +200,24 @@ func (c *Client) Via(addr string) (*Client, error) {
 // client's SPN (a new authenticator each call), e.g. to replay it.
 func (c *Client) Token() (string, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://localhost/", nil)
-	if _, err := c.setToken(req); err != nil {
+	if _, err := c.setToken(req, nil); err != nil {
 		return "", fmt.Errorf("get service ticket for %s: %w", c.cfg.SPN, err)
 	}
 	return req.Header.Get("Authorization"), nil
 }
 
 // setToken sets req's Negotiate header, asking for mutual authentication
-// (mutual.go). A user in groups first gets the ticket with their SIDs,
-// which SPNEGO then takes from the cache.
-func (c *Client) setToken(req *http.Request) (*mutualToken, error) {
+// (mutual.go), bound to ch's certificate if any. A user in groups first
+// gets the ticket with their SIDs, which SPNEGO then takes from the cache.
+func (c *Client) setToken(req *http.Request, ch *tlsChannel) (*mutualToken, error) {
 	if err := c.groupTicket(); err != nil {
 		return nil, err
 	}
-	m, err := c.newMutualToken(c.cfg.SPN)
+	var bnd [16]byte
+	if ch != nil {
+		bnd = ch.bnd
+	}
+	m, err := c.newMutualToken(c.cfg.SPN, bnd)
 	if err != nil {
 		return nil, kerberosError(err)
 	}

@@ -3,6 +3,7 @@ package krbhttp
 import (
 	"cmp"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/chksumtype"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -43,8 +45,9 @@ type mutualToken struct {
 // newMutualToken builds a SPNEGO token for spn that asks for mutual
 // authentication as browsers, curl and MIT's gss_init_sec_context do:
 // AP option mutual-required and GSS_C_MUTUAL_FLAG (gokrb5's own SPNEGO
-// client sets neither, so a host owes it no AP-REP).
-func (c *Client) newMutualToken(spn string) (*mutualToken, error) {
+// client sets neither, so a host owes it no AP-REP), with bnd in the GSS
+// checksum's Bnd field (all zero: no channel bindings).
+func (c *Client) newMutualToken(spn string, bnd [16]byte) (*mutualToken, error) {
 	tkt, key, err := c.krb.GetServiceTicket(spn)
 	if err != nil {
 		return nil, err
@@ -53,6 +56,11 @@ func (c *Client) newMutualToken(spn string) (*mutualToken, error) {
 	kt, err := spnego.NewKRB5TokenAPREQ(c.krb, tkt, key, gssFlags, []int{flags.APOptionMutualRequired})
 	if err != nil {
 		return nil, err
+	}
+	if bnd != [16]byte{} {
+		if kt.APReq, err = c.boundAPReq(tkt, key, gssFlags, bnd); err != nil {
+			return nil, err
+		}
 	}
 	mech, err := kt.Marshal()
 	if err != nil {
@@ -70,6 +78,30 @@ func (c *Client) newMutualToken(spn string) (*mutualToken, error) {
 	}
 	a := kt.APReq.Authenticator
 	return &mutualToken{header: "Negotiate " + base64.StdEncoding.EncodeToString(b), session: key, ctime: a.CTime, cusec: a.Cusec}, nil
+}
+
+// boundAPReq is gokrb5's AP-REQ (mutual-required) with its authenticator's
+// 0x8003 checksum carrying bnd: RFC 4121 §4.1.1, Lgth 16, Bnd, Flags.
+func (c *Client) boundAPReq(tkt messages.Ticket, key types.EncryptionKey, gssFlags []int, bnd [16]byte) (messages.APReq, error) {
+	auth, err := types.NewAuthenticator(c.krb.Credentials.Domain(), c.krb.Credentials.CName())
+	if err != nil {
+		return messages.APReq{}, err
+	}
+	sum := make([]byte, 24)
+	binary.LittleEndian.PutUint32(sum[:4], 16)
+	copy(sum[4:20], bnd[:])
+	var f uint32
+	for _, g := range gssFlags {
+		f |= uint32(g)
+	}
+	binary.LittleEndian.PutUint32(sum[20:], f)
+	auth.Cksum = types.Checksum{CksumType: chksumtype.GSSAPI, Checksum: sum}
+	req, err := messages.NewAPReq(tkt, key, auth)
+	if err != nil {
+		return messages.APReq{}, err
+	}
+	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	return req, nil
 }
 
 // check verifies the host's answer to the token on a 200, as MIT's

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"github.com/krbfarm/krbfarm/backend"
 	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/doctor"
 	"io"
@@ -64,7 +65,38 @@ func All() []*Scenario {
 			Story: "HTTP/<fqdn> was removed from <DOMAIN>\\<svc>. Nobody notices: browsers get KDC_ERR_S_PRINCIPAL_UNKNOWN, fall back silently to NTLM (IIS offers Negotiate and NTLM) and the site still works, each connection a DC round trip, no delegation.",
 			Setup: []Step{setspnD("<svc>")},
 			Fix:   []Step{setspnS(`<DOMAIN>\<svc>`), {Windows: "klist purge   # on the clients", Do: func(context.Context, Lab) (string, error) { return "", nil }}}},
+		{Name: "extended-protection-offload", Cause: doctor.CauseEPA, Title: "Extended Protection behind a TLS-terminating LB",
+			Story: "A hardening guide sets Extended Protection to Require on every host. Windows clients bind each Kerberos token to the TLS certificate they see: the load balancer's, since TLS ends there. The hosts compare the binding with their own channel (plain HTTP behind the LB), find no match and refuse every token: 401 on every host, EPA_CHANNEL_BINDING_MISMATCH, security event 4625 0xC000035B.",
+			Setup: []Step{epa("<h1>", backend.ExtendedProtection{TokenChecking: backend.TokenCheckingRequire}),
+				epa("<h2>", backend.ExtendedProtection{TokenChecking: backend.TokenCheckingRequire})},
+			Fix: []Step{epa("<h1>", epaProxy), epa("<h2>", epaProxy)}},
 	}
+}
+
+// epaProxy is http.sys's setting for a host behind a TLS-terminating proxy:
+// tokens must still carry bindings, but the host checks the ticket's SPN
+// against its list (service binding) instead of the certificate.
+var epaProxy = backend.ExtendedProtection{TokenChecking: backend.TokenCheckingRequire,
+	Flags: []string{backend.EPAFlagProxy}, SPNs: []string{"HTTP/<fqdn>"}}
+
+// epa sets a host's extendedProtection, shown as appcmd and krbfarm iis.
+func epa(host string, e backend.ExtendedProtection) Step {
+	const section = `appcmd set config "Default Web Site/sso" /section:system.webServer/security/authentication/windowsAuthentication`
+	win := fmt.Sprintf(`%s /extendedProtection.tokenChecking:%s`, section, e.TokenChecking)
+	cli := fmt.Sprintf("krbfarm iis %s --tokenChecking %s", host, e.TokenChecking)
+	if len(e.Flags) > 0 {
+		win += fmt.Sprintf(` /extendedProtection.flags:%s /+"extendedProtection.[name='%s']"`, strings.Join(e.Flags, ","), strings.Join(e.SPNs, ","))
+		cli += fmt.Sprintf(" --epaFlags %s --epaSpn %s", strings.Join(e.Flags, ","), strings.Join(e.SPNs, ","))
+	}
+	tmplSPNs := e.SPNs
+	return Step{Windows: win + "   # on " + host + "; lab: " + cli, Do: func(ctx context.Context, l Lab) (string, error) {
+		e := e
+		e.SPNs = make([]string, len(e.SPNs)) // the template's, filled in for this farm
+		for i, spn := range tmplSPNs {
+			e.SPNs[i] = fill(spn, l)
+		}
+		return "", l.SetIIS(ctx, fill(host, l), func(s *directory.IISSettings) { s.ExtendedProtection = e })
+	}}
 }
 
 func aliasName(l Lab) string {
