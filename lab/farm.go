@@ -33,6 +33,8 @@ type Farm struct {
 	progress func(step string, took time.Duration)
 	onExit   func(ChildExit)
 	keepDir  bool
+	scenario string // WithScenario; recorded in farm.json
+	ready    bool   // farm.json's "ready"
 	lock     *os.File
 	lbDone   chan error
 	cancel   context.CancelFunc
@@ -102,6 +104,7 @@ func (f *Farm) start(ctx context.Context) error {
 		}
 		f.progress(s.name, time.Since(begin))
 	}
+	f.ready = f.scenario == ""
 	return f.writeInfo()
 }
 

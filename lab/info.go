@@ -14,21 +14,27 @@ import (
 
 // Info describes a running farm; it is what DIR/farm.json holds.
 type Info struct {
-	Realm     string        `json:"realm"`
-	FQDN      string        `json:"fqdn"`
-	SPN       string        `json:"spn"`
-	URL       string        `json:"url"` // the front door, through the LB
-	Krb5Conf  string        `json:"krb5_conf"`
-	KDCConf   string        `json:"kdc_conf"`
-	KDC       string        `json:"kdc"` // host:port
-	CACert    string        `json:"ca_cert"`
-	LB        LBInfo        `json:"lb"`
-	Backends  []BackendInfo `json:"backends"`
-	Users     []UserInfo    `json:"users"`
-	Service   string        `json:"service_account"`
-	StateDir  string        `json:"state_dir"`
-	PID       int           `json:"pid"`       // the process running the farm
-	Processes []int         `json:"processes"` // the KDC and hosts it started
+	Realm    string        `json:"realm"`
+	FQDN     string        `json:"fqdn"`
+	SPN      string        `json:"spn"`
+	URL      string        `json:"url"` // the front door, through the LB
+	Krb5Conf string        `json:"krb5_conf"`
+	KDCConf  string        `json:"kdc_conf"`
+	KDC      string        `json:"kdc"` // host:port
+	CACert   string        `json:"ca_cert"`
+	LB       LBInfo        `json:"lb"`
+	Backends []BackendInfo `json:"backends"`
+	Users    []UserInfo    `json:"users"`
+	Service  string        `json:"service_account"`
+	StateDir string        `json:"state_dir"`
+	// Scenario is the catalogue entry the farm was left broken as
+	// (krbfarm up --scenario); "" = none. The doctor defaults to its user.
+	Scenario string `json:"scenario,omitempty"`
+	// Ready is true once the farm answers through the load balancer and,
+	// with a scenario, once it has been broken as the scenario says.
+	Ready     bool  `json:"ready"`
+	PID       int   `json:"pid"`       // the process running the farm
+	Processes []int `json:"processes"` // the KDC and hosts it started
 }
 
 // LBInfo is the front door in Info.
@@ -67,6 +73,7 @@ func (f *Farm) Info() Info {
 		KDC:    fmt.Sprintf("127.0.0.1:%d", f.Realm.Port),
 		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode},
 		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
+		Scenario: f.scenario, Ready: f.ready,
 	}
 	for _, h := range f.Hosts {
 		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, Events: EventsPath(f.Dir, h.Name), PID: h.PID()})
@@ -88,6 +95,20 @@ func (f *Farm) writeInfo() error {
 		return err
 	}
 	return fsutil.WriteAtomic(filepath.Join(f.Dir, "farm.json"), append(b, '\n'), 0o600)
+}
+
+// WithScenario records in farm.json that the farm is to be left broken as
+// scenario name. Start then writes farm.json with "ready": false; the
+// caller breaks the farm and calls MarkReady.
+func WithScenario(name string) Option {
+	return func(f *Farm) { f.scenario = name }
+}
+
+// MarkReady rewrites farm.json with "ready": true, once a farm started
+// WithScenario has been broken as its scenario says.
+func (f *Farm) MarkReady() error {
+	f.ready = true
+	return f.writeInfo()
 }
 
 // Env is the shell exports a user sources to use the farm.
