@@ -45,6 +45,9 @@ Exit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run.`,
 			if err != nil {
 				return err
 			}
+			if a.Info.Scenario != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "doctor: this farm was left broken as scenario %s: diagnosing it as that scenario's users meet it\n", a.Info.Scenario)
+			}
 			r, err := a.Diagnose(ctx, doctor.Options{Name: name, Requests: requests, User: ext.user})
 			if err != nil {
 				return &exitError{code: 2, err: err}

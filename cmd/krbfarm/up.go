@@ -17,6 +17,7 @@ func newUpCmd() *cobra.Command {
 		ff       farmFlags
 		scenario string
 		hint     bool
+		ready    string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -30,35 +31,55 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if err != nil {
 				return err
 			}
+			if hint && scenario == "" {
+				return &exitError{code: 2, err: fmt.Errorf("--hint needs --scenario NAME (krbfarm scenario list)")}
+			}
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir()
 			}
-			return runUp(cmd, cfg, scenario, hint)
+			return runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready})
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)
 	cmd.Flags().StringVar(&scenario, "scenario", "", "leave the farm broken as this scenario says, for practice (krbfarm scenario list)")
 	cmd.Flags().BoolVar(&hint, "hint", false, "with --scenario: say what was broken and how to fix it")
+	cmd.Flags().StringVar(&ready, "ready-file", "", "write the farm's URL to this file once it is ready (with --scenario: broken); see also krbfarm wait")
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, cfg lab.Config, scenario string, hint bool) error {
+// upOptions are up's flags beyond the farm's config.
+type upOptions struct {
+	scenario  string
+	hint      bool
+	readyFile string
+}
+
+func runUp(cmd *cobra.Command, cfg lab.Config, o upOptions) error {
 	out := cmd.OutOrStdout()
 	log := newLogger(false, zap.WarnLevel)
 	begin := time.Now()
 	fmt.Fprintf(out, "krbfarm: starting a farm in %s\n", cfg.StateDir)
 	kdcGone := make(chan lab.ChildExit, 1)
 	farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(log), lab.WithProgress(progressTo(out)),
-		lab.WithChildExit(reportExit(cmd.ErrOrStderr(), kdcGone)))
+		lab.WithChildExit(reportExit(cmd.ErrOrStderr(), kdcGone)), lab.WithScenario(o.scenario))
 	if err != nil {
 		return err
 	}
 	defer farm.Close()
 	fmt.Fprintf(out, "  ready in %s\n\n", time.Since(begin).Round(time.Millisecond))
-	if scenario != "" { // broken before "Press Ctrl-C", so that line means ready
-		if err := breakFarm(cmd, farm, scenario, hint); err != nil {
+	if o.scenario != "" { // broken before "Press Ctrl-C", so that line means ready
+		if err := breakFarm(cmd, farm, o.scenario, o.hint); err != nil {
 			return err
 		}
+		if err := farm.MarkReady(); err != nil {
+			return err
+		}
+	}
+	if err := writeReadyFile(o.readyFile, farm.Info()); err != nil {
+		return err
+	}
+	if o.readyFile != "" {
+		defer os.Remove(o.readyFile)
 	}
 	printUsage(out, farm.Info())
 	select {

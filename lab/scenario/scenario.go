@@ -109,7 +109,7 @@ func (sc *Scenario) Run(ctx context.Context, l Lab, out io.Writer, requests int)
 	if err := sc.Break(ctx, l, out); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(out, "\n2. Symptom (%d requests through the load balancer to https://%s/)\n", requests, name)
+	fmt.Fprintf(out, "\n2. Symptom (%d requests through the load balancer to %s)\n", requests, doctor.FrontDoor(name, l.LBAddr()))
 	var err error
 	if res.Symptom, err = sc.symptom(ctx, l, out, name, requests); err != nil {
 		return res, err
