@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,6 +80,10 @@ func newIISCmd() *cobra.Command {
 		Short: "Change a running host's IIS authentication settings (which key decrypts tickets) or its clock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			limits := directory.IISSettings{MaxFieldLength: field, MaxRequestBytes: request}
+			if err := limits.Validate(""); err != nil { // the YAML names are the flags' names
+				return &exitError{code: 2, err: errors.New("--" + strings.ReplaceAll(err.Error(), "\n", "\n--"))}
+			}
 			a, err := sf.admin()
 			if err != nil {
 				return err
