@@ -103,7 +103,7 @@ func (sc *Scenario) DoctorOptions(l Lab, o doctor.Options) doctor.Options {
 // Run breaks the farm, shows the symptom, diagnoses, fixes and verifies.
 func (sc *Scenario) Run(ctx context.Context, l Lab, out io.Writer, requests int) (Result, error) {
 	var res Result
-	opts := sc.DoctorOptions(l, doctor.Options{})
+	opts := sc.DoctorOptions(l, doctor.Options{Requests: requests}) // the doctor samples as many as the symptom
 	name := opts.Name
 	fmt.Fprintf(out, "Scenario %s: %s\n\n%s\n\n1. Setup (what went wrong)\n", sc.Name, sc.Title, wrap(fill(sc.Story, l), "   "))
 	if err := sc.Break(ctx, l, out); err != nil {
