@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/krbfarm
 PKGS    := ./...
 
-.PHONY: all deps build demo up test test-short vet chaos bench authbench gobench fuzz clean
+.PHONY: all deps build install demo up test test-short vet chaos bench authbench gobench fuzz clean
 
 all: build
 
@@ -14,6 +14,14 @@ deps:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/krbfarm
+
+# Puts krbfarm on your PATH: `go install` into $(go env GOBIN), else
+# $(go env GOPATH)/bin. The README's commands all say `krbfarm`.
+install:
+	$(GO) install ./cmd/krbfarm
+	@dir=$$($(GO) env GOBIN); dir=$${dir:-$$($(GO) env GOPATH)/bin}; \
+	  case ":$$PATH:" in *":$$dir:"*) echo "krbfarm installed in $$dir";; \
+	  *) echo "krbfarm installed in $$dir, which is not on your PATH: export PATH=\"$$dir:\$$PATH\"";; esac
 
 demo: deps build
 	./$(BIN) demo

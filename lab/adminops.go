@@ -81,6 +81,9 @@ func (a *Admin) SetKeytabEnctypes(ctx context.Context, host string, enctypes []s
 func (a *Admin) SetIIS(ctx context.Context, host string, fn func(*directory.IISSettings)) error {
 	return a.updateHost(ctx, host, func(d *directory.Directory, h *directory.HostSite) error {
 		fn(&h.IIS)
+		if err := h.IIS.Validate(""); err != nil {
+			return err
+		}
 		if err := h.IIS.ExtendedProtection.Validate(); err != nil {
 			return fmt.Errorf("host %s: %w", host, err)
 		}
@@ -172,7 +175,7 @@ func (a *Admin) AddUser(ctx context.Context, name, password string, groups int) 
 	}
 	return a.Update(ctx, func(d *directory.Directory) error {
 		if acct := d.Account(name); acct != nil {
-			return fmt.Errorf("add user %s: %s already exists", name, d.Qualified(acct))
+			return fmt.Errorf("add user %s: %w", name, &directory.AccountExistsError{Name: name, Existing: d.Qualified(acct), Kind: acct.Kind})
 		}
 		if err := a.realm.AddPrincipal(ctx, name, password); err != nil {
 			return fmt.Errorf("add user %s: %w", name, err)

@@ -38,6 +38,8 @@ type Farm struct {
 	lbAdmin   string   // the LB's admin address (/status, /metrics)
 	lbLog     *os.File // the LB's log file, closed by Close
 	dashboard string   // the dashboard's URL (SetDashboard)
+	scenario  string   // WithScenario; recorded in farm.json
+	ready     bool     // farm.json's "ready"
 	cancel    context.CancelFunc
 	once      sync.Once
 	closeErr  error
@@ -114,6 +116,7 @@ func (f *Farm) start(ctx context.Context) error {
 		}
 		f.progress(s.name, time.Since(begin))
 	}
+	f.ready = f.scenario == ""
 	return f.writeInfo()
 }
 

@@ -31,8 +31,14 @@ type Info struct {
 	Service     string        `json:"service_account"`
 	StateDir    string        `json:"state_dir"`
 	Dashboard   string        `json:"dashboard,omitempty"` // the dashboard's URL, "" if none runs
-	PID         int           `json:"pid"`                 // the process running the farm
-	Processes   []int         `json:"processes"`           // the KDC and hosts it started
+	// Scenario is the catalogue entry the farm was left broken as
+	// (krbfarm up --scenario); "" = none. The doctor defaults to its user.
+	Scenario string `json:"scenario,omitempty"`
+	// Ready is true once the farm answers through the load balancer and,
+	// with a scenario, once it has been broken as the scenario says.
+	Ready     bool  `json:"ready"`
+	PID       int   `json:"pid"`       // the process running the farm
+	Processes []int `json:"processes"` // the KDC and hosts it started
 }
 
 // LBInfo is the front door in Info.
@@ -73,7 +79,7 @@ func (f *Farm) Info() Info {
 		KDC: f.Realm.Addr(), ExternalKDC: f.Realm.IsExternal(),
 		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode, Admin: f.lbAdmin, Log: f.lbLogPath()},
 		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
-		Dashboard: f.dashboard,
+		Dashboard: f.dashboard, Scenario: f.scenario, Ready: f.ready,
 	}
 	for _, h := range f.Hosts {
 		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, Events: EventsPath(f.Dir, h.Name), PID: h.PID()})
@@ -100,6 +106,20 @@ func (f *Farm) writeInfo() error {
 // SetDashboard records the dashboard's URL in farm.json.
 func (f *Farm) SetDashboard(url string) error {
 	f.dashboard = url
+	return f.writeInfo()
+}
+
+// WithScenario records in farm.json that the farm is to be left broken as
+// scenario name. Start then writes farm.json with "ready": false; the
+// caller breaks the farm and calls MarkReady.
+func WithScenario(name string) Option {
+	return func(f *Farm) { f.scenario = name }
+}
+
+// MarkReady rewrites farm.json with "ready": true, once a farm started
+// WithScenario has been broken as its scenario says.
+func (f *Farm) MarkReady() error {
+	f.ready = true
 	return f.writeInfo()
 }
 

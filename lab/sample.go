@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/krbfarm/krbfarm/lab/doctor"
 	"github.com/krbfarm/krbfarm/lab/krbhttp"
+	"github.com/krbfarm/krbfarm/lab/scenario"
 	"io"
 	"net"
 	"net/http"
@@ -224,7 +225,17 @@ func (a *Admin) Offers(ctx context.Context, name string) ([]string, int, error) 
 	return out, resp.StatusCode, nil
 }
 
-// Diagnose runs the doctor on this farm (doctor.Diagnose).
+// Diagnose runs the doctor on this farm (doctor.Diagnose). On a farm left
+// broken as a scenario (farm.json's "scenario"), what o leaves unset
+// defaults to that scenario's (Scenario.DoctorOptions): its user, its
+// client, the name its users browse to.
 func (a *Admin) Diagnose(ctx context.Context, o doctor.Options) (*doctor.Report, error) {
+	if a.Info.Scenario != "" {
+		sc, err := scenario.Find(a.Info.Scenario)
+		if err != nil {
+			return nil, fmt.Errorf("farm.json's scenario: %w", err)
+		}
+		o = sc.DoctorOptions(a, o)
+	}
 	return doctor.Diagnose(ctx, a, o)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ Exit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run.`,
 			if err != nil {
 				return err
 			}
+			if a.Info.Scenario != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "doctor: this farm was left broken as scenario %s: diagnosing it as that scenario's users meet it\n", a.Info.Scenario)
+			}
 			r, err := a.Diagnose(ctx, doctor.Options{Name: name, Requests: requests, User: ext.user})
 			if err != nil {
 				return &exitError{code: 2, err: err}
@@ -80,6 +84,10 @@ func newIISCmd() *cobra.Command {
 		Short: "Change a running host's IIS authentication settings (which key decrypts tickets) or its clock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			limits := directory.IISSettings{MaxFieldLength: field, MaxRequestBytes: request}
+			if err := limits.Validate(""); err != nil { // the YAML names are the flags' names
+				return &exitError{code: 2, err: errors.New("--" + strings.ReplaceAll(err.Error(), "\n", "\n--"))}
+			}
 			a, err := sf.admin()
 			if err != nil {
 				return err

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/krbfarm/krbfarm/lab/directory"
 )
 
 func newKinitCmd() *cobra.Command {
@@ -84,7 +87,7 @@ MaxFieldLength. Log in with 'krbfarm kinit USER' for curl and browsers.`,
 				password = args[0] + "-password"
 			}
 			if err := a.AddUser(cmd.Context(), args[0], password, groups); err != nil {
-				return refusedInput(err, map[string]string{"name": "USER", "password": "--password"})
+				return addUserError(err, sf.state)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s added, member of %d groups; password %s\n", args[0], a.Info.Realm, groups, password)
 			return nil
@@ -94,4 +97,15 @@ MaxFieldLength. Log in with 'krbfarm kinit USER' for curl and browsers.`,
 	cmd.Flags().StringVar(&password, "password", "", "the user's password (default USER-password; lab realms are throwaway)")
 	cmd.Flags().IntVar(&groups, "groups", 0, "security groups the user is a member of (their SIDs go in the user's tickets)")
 	return cmd
+}
+
+// addUserError names the CLI's way out of a refused `account add`: for an
+// existing account, the reset-password command that changes its password.
+func addUserError(err error, state string) error {
+	var exists *directory.AccountExistsError
+	if errors.As(err, &exists) {
+		return &exitError{code: 2, err: fmt.Errorf("account add: %s already exists (a %s account): to change its password run `krbfarm account reset-password --state %s %s [--password P]`",
+			exists.Existing, exists.Kind, state, exists.Name)}
+	}
+	return refusedInput(err, map[string]string{"name": "USER", "password": "--password"})
 }

@@ -21,6 +21,7 @@ func newUpCmd() *cobra.Command {
 		hint     bool
 		ownKDC   string
 		keytab   string
+		ready    string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -34,6 +35,9 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if err != nil {
 				return err
 			}
+			if hint && scenario == "" {
+				return &exitError{code: 2, err: fmt.Errorf("--hint needs --scenario NAME (krbfarm scenario list)")}
+			}
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir()
 			}
@@ -42,7 +46,7 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if scenario != "" && cfg.KDC != "" { // scenarios change accounts and keys
 				return &exitError{code: 2, err: fmt.Errorf("--scenario: %w", &lab.NoKadminError{KDC: cfg.KDC, Realm: cfg.Realm})}
 			}
-			return runUp(cmd, cfg, df, scenario, hint)
+			return runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready, dash: df})
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)
@@ -51,37 +55,55 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 	df.register(cmd, "dashboard", `address of the live dashboard (127.0.0.1:0 = a free port; "off" = none)`)
 	cmd.Flags().StringVar(&ownKDC, "kdc", "", "HOST:PORT of a KDC you run for --realm: no realm is provisioned, no kadmin.local runs (needs --keytab)")
 	cmd.Flags().StringVar(&keytab, "keytab", "", "with --kdc: the keytab you exported with the keys of HTTP/<fqdn>, copied to every host")
+	cmd.Flags().StringVar(&ready, "ready-file", "", "write the farm's URL to this file once it is ready (with --scenario: broken); see also krbfarm wait")
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, cfg lab.Config, df dashFlags, scenario string, hint bool) error {
+// upOptions are up's flags beyond the farm's config.
+type upOptions struct {
+	scenario  string
+	hint      bool
+	readyFile string
+	dash      dashFlags
+}
+
+func runUp(cmd *cobra.Command, cfg lab.Config, o upOptions) error {
 	out := cmd.OutOrStdout()
 	log := newLogger(false, zap.WarnLevel)
 	begin := time.Now()
 	fmt.Fprintf(out, "krbfarm: starting a farm in %s\n", cfg.StateDir)
 	kdcGone := make(chan lab.ChildExit, 1)
 	farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(log), lab.WithProgress(progressTo(out)),
-		lab.WithChildExit(reportExit(cmd.ErrOrStderr(), kdcGone)))
+		lab.WithChildExit(reportExit(cmd.ErrOrStderr(), kdcGone)), lab.WithScenario(o.scenario))
 	if err != nil {
 		return err
 	}
 	defer farm.Close()
 	fmt.Fprintf(out, "  ready in %s\n\n", time.Since(begin).Round(time.Millisecond))
-	if scenario != "" { // broken before "Press Ctrl-C", so that line means ready
-		if err := breakFarm(cmd, farm, scenario, hint); err != nil {
-			return err
-		}
-	}
 	ctx, stopDash := context.WithCancel(cmd.Context())
 	defer stopDash()
-	if df.addr != "off" {
-		url, err := serveDashboard(ctx, farm.Admin(), df, log)
+	if o.dash.addr != "off" {
+		url, err := serveDashboard(ctx, farm.Admin(), o.dash, log)
 		if err != nil {
 			return err
 		}
 		if err := farm.SetDashboard(url); err != nil {
 			return err
 		}
+	}
+	if o.scenario != "" { // broken before "Press Ctrl-C", so that line means ready
+		if err := breakFarm(cmd, farm, o.scenario, o.hint); err != nil {
+			return err
+		}
+		if err := farm.MarkReady(); err != nil {
+			return err
+		}
+	}
+	if err := writeReadyFile(o.readyFile, farm.Info()); err != nil {
+		return err
+	}
+	if o.readyFile != "" {
+		defer os.Remove(o.readyFile)
 	}
 	printUsage(out, farm.Info())
 	select {

@@ -239,6 +239,18 @@ func (e *NoAccountError) Error() string {
 	return fmt.Sprintf("account %q not found in the directory: list them with `krbfarm account list`", e.Name)
 }
 
+// AccountExistsError refuses to add an account the directory already
+// holds (names are unique case-insensitively, as sAMAccountName).
+type AccountExistsError struct {
+	Name     string // as asked
+	Existing string // the account that holds it, qualified (KRBFARM\bob)
+	Kind     string // KindUser, KindService or KindMachine
+}
+
+func (e *AccountExistsError) Error() string {
+	return fmt.Sprintf("%s already exists (a %s account); to give it a new password, reset it (kvno+1) instead of adding it", e.Existing, e.Kind)
+}
+
 // AddSPN registers spn on account. With check (setspn -S) it refuses an SPN
 // held by any account, this one included; without (setspn -A) it adds it
 // anyway, which is how duplicates happen.

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -105,3 +106,27 @@ func (s IISSettings) Explain(service, machine string) string {
 
 // Bool returns a pointer to b, for IISSettings literals.
 func Bool(b bool) *bool { return &b }
+
+// MaxHTTPSysRequestBytes is the largest MaxRequestBytes http.sys takes.
+const MaxHTTPSysRequestBytes = 16777216
+
+// Validate checks the header limits against the ranges http.sys accepts
+// (MaxFieldLength 64-65534, MaxRequestBytes 256-16777216; 0 = the
+// default); at prefixes each error's path, e.g. "backends[1]".
+func (s IISSettings) Validate(at string) error {
+	var errs []error
+	if f := s.MaxFieldLength; f != 0 && (f < 64 || f > backend.MaxHTTPSysFieldLength) {
+		errs = append(errs, fmt.Errorf("%smaxFieldLength %d: http.sys takes 64-%d (0 = %d)", prefix(at), f, backend.MaxHTTPSysFieldLength, backend.DefaultMaxFieldLength))
+	}
+	if r := s.MaxRequestBytes; r != 0 && (r < 256 || r > MaxHTTPSysRequestBytes) {
+		errs = append(errs, fmt.Errorf("%smaxRequestBytes %d: http.sys takes 256-%d (0 = %d)", prefix(at), r, MaxHTTPSysRequestBytes, backend.DefaultMaxRequestBytes))
+	}
+	return errors.Join(errs...)
+}
+
+func prefix(at string) string {
+	if at == "" {
+		return ""
+	}
+	return at + "."
+}

@@ -1,6 +1,9 @@
 package directory
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDecryptingAccount(t *testing.T) {
 	const svc, machine = "svc-web", "SERVER1$"
@@ -26,5 +29,26 @@ func TestDecryptingAccount(t *testing.T) {
 				t.Errorf("DecryptingAccount = %q; want %q (%s)", got, tt.want, tt.s.Explain(svc, machine))
 			}
 		})
+	}
+}
+
+// TestIISValidateHeaderLimits: iis --maxFieldLength 70000 was accepted,
+// though http.sys takes at most 65534.
+func TestIISValidateHeaderLimits(t *testing.T) {
+	tests := []struct {
+		s       IISSettings
+		wantErr string
+	}{
+		{IISSettings{}, ""},
+		{IISSettings{MaxFieldLength: 65534, MaxRequestBytes: 16777216}, ""},
+		{IISSettings{MaxFieldLength: 70000}, "backends[0].maxFieldLength 70000: http.sys takes 64-65534"},
+		{IISSettings{MaxFieldLength: -1}, "maxFieldLength -1"},
+		{IISSettings{MaxRequestBytes: 16777217}, "backends[0].maxRequestBytes 16777217: http.sys takes 256-16777216"},
+	}
+	for _, tt := range tests {
+		err := tt.s.Validate("backends[0]")
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Validate(%+v) = %v; want %q", tt.s, err, tt.wantErr)
+		}
 	}
 }

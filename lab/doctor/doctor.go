@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -144,7 +145,7 @@ func (doc *doctor) checkLB(ctx context.Context, name string, o Options) error {
 	if err != nil {
 		return err
 	}
-	detail := fmt.Sprintf("%d requests to https://%s/: %s", s.Requests, name, s)
+	detail := fmt.Sprintf("%d requests to %s: %s", s.Requests, FrontDoor(name, doc.lab.LBAddr()), s)
 	if doc.r.ntlm = s.OverNTLM(); doc.r.ntlm {
 		detail += ": works, but over NTLM: Kerberos was not used"
 	}
@@ -396,4 +397,12 @@ func lastEvent(path string, id int) string {
 		}
 	}
 	return ""
+}
+
+// FrontDoor is the URL users browse to: name at the load balancer's port.
+func FrontDoor(name, lbAddr string) string {
+	if _, port, err := net.SplitHostPort(lbAddr); err == nil && port != "443" {
+		return "https://" + net.JoinHostPort(name, port) + "/"
+	}
+	return "https://" + name + "/"
 }

@@ -64,6 +64,9 @@ type Scenario struct {
 	Browser bool
 	// User is who meets the trouble; "" = the farm's first user.
 	User string
+	// NoCure: no setting cures it (its Fix only says what would); verify
+	// then checks that ordinary requests are still served.
+	NoCure bool
 }
 
 // Result is how a scenario run went.
@@ -81,24 +84,38 @@ func (sc *Scenario) Break(ctx context.Context, l Lab, out io.Writer) error {
 	return runSteps(ctx, l, out, sc.Setup)
 }
 
+// DoctorOptions fills what o leaves unset with what diagnosing this
+// scenario needs: the name users browse to (the alias, if any), its user
+// and its client (a browser's NTLM fallback). `krbfarm doctor` on a farm
+// left broken with `up --scenario` uses them, as Run does.
+func (sc *Scenario) DoctorOptions(l Lab, o doctor.Options) doctor.Options {
+	if o.Name == "" {
+		o.Name = l.SiteName()
+		if sc.Alias != "" {
+			o.Name = aliasName(l)
+		}
+	}
+	o.User = cmp.Or(o.User, sc.User)
+	o.Browser = o.Browser || sc.Browser
+	return o
+}
+
 // Run breaks the farm, shows the symptom, diagnoses, fixes and verifies.
 func (sc *Scenario) Run(ctx context.Context, l Lab, out io.Writer, requests int) (Result, error) {
 	var res Result
-	name := l.SiteName()
-	if sc.Alias != "" {
-		name = aliasName(l)
-	}
+	opts := sc.DoctorOptions(l, doctor.Options{Requests: requests}) // the doctor samples as many as the symptom
+	name := opts.Name
 	fmt.Fprintf(out, "Scenario %s: %s\n\n%s\n\n1. Setup (what went wrong)\n", sc.Name, sc.Title, wrap(fill(sc.Story, l), "   "))
 	if err := sc.Break(ctx, l, out); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(out, "\n2. Symptom (%d requests through the load balancer to https://%s/)\n", requests, name)
+	fmt.Fprintf(out, "\n2. Symptom (%d requests through the load balancer to %s)\n", requests, doctor.FrontDoor(name, l.LBAddr()))
 	var err error
 	if res.Symptom, err = sc.symptom(ctx, l, out, name, requests); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(out, "\n3. Diagnosis (krbfarm doctor)\n")
-	if res.Report, err = doctor.Diagnose(ctx, l, doctor.Options{Name: name, Browser: sc.Browser, User: sc.User}); err != nil {
+	if res.Report, err = doctor.Diagnose(ctx, l, opts); err != nil {
 		return res, err
 	}
 	res.Report.Print(out, "   ")
@@ -114,9 +131,27 @@ func (sc *Scenario) Run(ctx context.Context, l Lab, out io.Writer, requests int)
 	}
 	res.Cured = s.OK()
 	fmt.Fprintf(out, "   %s\n\n", s)
-	fmt.Fprintf(out, "Result: symptom %s · diagnosis %s · fix %s\n", yes(res.Symptom, "seen", "NOT SEEN"),
-		yes(res.Diagnosed, "named "+cmp.Or(sc.Cause, "healthy"), "MISSED (got "+cmp.Or(res.Report.Cause, "healthy")+")"), yes(res.Cured, "cured it", "DID NOT CURE"))
+	fmt.Fprintf(out, "Result: %s\n", sc.resultLine(res))
 	return res, nil
+}
+
+// resultLine says how the run went, in words true of the scenario: a
+// healthy farm has no symptom and nothing to fix; a scenario no setting
+// cures (NoCure) says so rather than "fix cured it".
+func (sc *Scenario) resultLine(res Result) string {
+	symptom := "symptom " + yes(res.Symptom, "seen", "NOT SEEN")
+	if sc.Cause == "" {
+		symptom = yes(res.Symptom, "no symptom (every request served)", "UNEXPECTED FAILURES")
+	}
+	diag := "diagnosis " + yes(res.Diagnosed, "named "+cmp.Or(sc.Cause, "healthy"), "MISSED (got "+cmp.Or(res.Report.Cause, "healthy")+")")
+	fix := "fix " + yes(res.Cured, "cured it", "DID NOT CURE")
+	switch {
+	case len(sc.Fix) == 0:
+		fix = yes(res.Cured, "nothing to fix", "NOT SERVED")
+	case sc.NoCure:
+		fix = yes(res.Cured, "no setting cures it (ordinary requests still served)", "ORDINARY REQUESTS FAILED")
+	}
+	return symptom + " · " + diag + " · " + fix
 }
 
 func (sc *Scenario) symptom(ctx context.Context, l Lab, out io.Writer, name string, n int) (bool, error) {
