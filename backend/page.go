@@ -44,7 +44,7 @@ const okPage = `{{template "head" .}}
 <dt>realm</dt><dd>{{.Realm}}</dd>
 <dt>kvno</dt><dd>{{.KVNO}}</dd><dd class="note">the key version that decrypted the ticket: it must match the account's msDS-KeyVersionNumber</dd>
 <dt>enctype</dt><dd>{{.EncType}}</dd>
-<dt>mutual</dt><dd>{{.Mutual}}</dd>
+<dt>mutual</dt><dd>{{.Mutual}}</dd><dd class="note">{{.MutualNote}}</dd>
 <dt>binding</dt><dd>{{.Binding}}</dd><dd class="note">{{.BindingNote}}</dd>
 <dt>remote</dt><dd>{{.Remote}}</dd><dd class="note">{{.RemoteNote}}</dd>
 <dt>tls</dt><dd>{{.TLS}}</dd><dd class="note">{{.TLSNote}}</dd>
@@ -84,7 +84,7 @@ type hostPage struct {
 	// 200
 	User, Mechanism, MechanismNote, SPN, Realm, EncType string
 	KVNO                                                int
-	Mutual, Binding, BindingNote                        string
+	Mutual, MutualNote, Binding, BindingNote            string
 	Remote, RemoteNote, TLS, TLSNote                    string
 	Persisted                                           bool
 	// 401, 503
@@ -102,7 +102,7 @@ func wantsHTML(r *http.Request) bool {
 func (s *Site) newPage(r *http.Request, sub string) hostPage {
 	p := hostPage{Host: s.cfg.Name, Colour: hostColour(s.cfg.Name), Sub: sub, Remote: r.RemoteAddr}
 	if s.cfg.ProxyProtocol.Enabled() {
-		p.RemoteNote = "the client, from the load balancer's PROXY header (this host trusts " + strings.Join(s.cfg.ProxyProtocol.Trusted, ", ") + "); a peer that sent none is itself"
+		p.RemoteNote = "the client, from the load balancer's PROXY header (trusted: " + strings.Join(s.cfg.ProxyProtocol.Trusted, ", ") + "); without a header, the TCP peer"
 	} else {
 		p.RemoteNote = "the TCP peer: behind an L4 load balancer without PROXY protocol, that is the balancer, not the client"
 	}
@@ -122,13 +122,13 @@ func (s *Site) okPage(r *http.Request, id *Identity, persisted, mutual bool) hos
 	p.MechanismNote = mechanismNote(id.Mechanism)
 	switch {
 	case persisted:
-		p.Mutual = "no token on this request: the connection authenticated earlier (Persistent-Auth)"
+		p.Mutual, p.MutualNote = "n/a", "no token on this request: the connection authenticated earlier (Persistent-Auth)"
 	case id.Mechanism == mechNTLM:
-		p.Mutual = "no: NTLM has no mutual authentication"
+		p.Mutual, p.MutualNote = "no", "NTLM has no mutual authentication"
 	case mutual:
-		p.Mutual = "yes: the 200 carries the AP-REP in WWW-Authenticate, proving this host holds the key"
+		p.Mutual, p.MutualNote = "yes", "this 200 carries the AP-REP in WWW-Authenticate: proof to the client that this host holds the key"
 	default:
-		p.Mutual = "no: the client did not ask for it"
+		p.Mutual, p.MutualNote = "no", "the client did not ask for mutual authentication"
 	}
 	p.Binding, p.BindingNote = bindingNote(id.Binding)
 	return p

@@ -44,7 +44,7 @@ func TestHostPage(t *testing.T) {
 		"<dt>mechanism</dt><dd>Kerberos</dd>", "YII…",
 		"<dt>spn</dt><dd>"+testSPN+"</dd>",
 		"<dt>kvno</dt><dd>2</dd>", "<dt>enctype</dt><dd>aes256-cts-hmac-sha1-96</dd>",
-		"<dt>mutual</dt><dd>yes", "<dt>binding</dt><dd>none</dd>", "<dt>persisted</dt><dd>false</dd>")
+		"<dt>mutual</dt><dd>yes</dd>", "<dt>binding</dt><dd>none</dd>", "<dt>persisted</dt><dd>false</dd>")
 	if strings.Contains(w.Body.String(), "http://") || strings.Contains(w.Body.String(), "https://") {
 		t.Errorf("page refers to an external asset:\n%s", w.Body)
 	}
