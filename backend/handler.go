@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,11 +39,11 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h == "" {
 		if id := cs.persisted(); id != nil {
 			w.Header().Set("Persistent-Auth", "true")
-			s.writeIdentity(w, r, id, true)
+			s.writeIdentity(w, r, id, true, false)
 			return
 		}
 		s.log.Debug("negotiate challenge", zap.String("remote", r.RemoteAddr))
-		s.challenge(w, "401 - Unauthorized: this site requires Windows Authentication (Negotiate).")
+		s.challenge(w, r, nil, "401 - Unauthorized: this site requires Windows Authentication (Negotiate).")
 		return
 	}
 	s.authenticate(w, r, cs, h)
@@ -75,12 +74,13 @@ func (s *Site) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 		// as IIS sends it on the 200.
 		w.Header().Set("WWW-Authenticate", ProviderNegotiate+" "+base64.StdEncoding.EncodeToString(reply))
 	}
-	s.loggedOn(w, r, cs, id, "")
+	s.loggedOn(w, r, cs, id, "", reply != nil)
 }
 
 // loggedOn records a successful logon (event 4624), keeps it on the
-// connection when the persistence rules say so, and answers 200.
-func (s *Site) loggedOn(w http.ResponseWriter, r *http.Request, cs *connState, id *Identity, msg string) {
+// connection when the persistence rules say so, and answers 200. mutual:
+// the answer carries an AP-REP.
+func (s *Site) loggedOn(w http.ResponseWriter, r *http.Request, cs *connState, id *Identity, msg string, mutual bool) {
 	persist := s.persists(id.Mechanism)
 	if persist {
 		cs.keep(id)
@@ -88,7 +88,7 @@ func (s *Site) loggedOn(w http.ResponseWriter, r *http.Request, cs *connState, i
 	s.event(Event{ID: EventLogonSuccess, Source: "Security", User: id.User, Package: id.Mechanism,
 		LogonType: LogonTypeNetwork, Remote: r.RemoteAddr, Message: msg})
 	w.Header().Set("Persistent-Auth", strconv.FormatBool(persist))
-	s.writeIdentity(w, r, id, false)
+	s.writeIdentity(w, r, id, false, mutual)
 }
 
 // persists applies IIS's rule: authPersistSingleRequest forgets every
@@ -117,7 +117,7 @@ func (s *Site) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	status, sub := failureStatus(ae)
 	s.event(Event{ID: EventLogonFailure, Source: "Security", User: failureUser(ae), Package: failurePackage(ae), LogonType: LogonTypeNetwork,
 		Remote: r.RemoteAddr, Status: ntstatus(status), SubStatus: ntstatus(sub), Reason: ae.Name, Message: ae.Detail})
-	s.challenge(w, "401 - Unauthorized: access is denied due to invalid credentials.")
+	s.challenge(w, r, ae, "401 - Unauthorized: Access is denied due to invalid credentials.")
 }
 
 // failureUser is the 4625 TargetUserName: the ticket's client when it was
@@ -140,10 +140,16 @@ func failurePackage(ae *AuthError) string {
 	return ProviderNegotiate
 }
 
-// challenge answers 401 with one WWW-Authenticate header per provider.
-func (s *Site) challenge(w http.ResponseWriter, body string) {
+// challenge answers 401 with one WWW-Authenticate header per provider:
+// to a browser IIS's page and what ae (nil: no credentials) means, to
+// others the one line body.
+func (s *Site) challenge(w http.ResponseWriter, r *http.Request, ae *AuthError, body string) {
 	for _, p := range s.cfg.Providers {
 		w.Header().Add("WWW-Authenticate", p)
+	}
+	if wantsHTML(r) {
+		s.writePage(w, "denied", http.StatusUnauthorized, s.deniedPageFor(r, ae))
+		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
@@ -154,24 +160,17 @@ func (s *Site) challenge(w http.ResponseWriter, body string) {
 type response struct {
 	Backend   string `json:"backend"`
 	Persisted bool   `json:"persisted,omitempty"` // authenticated earlier on this connection
+	Mutual    bool   `json:"mutual,omitempty"`    // this answer carries an AP-REP (mutual authentication)
+	TLS       bool   `json:"tls,omitempty"`       // TLS ended at this host (LB passthrough or reencrypt)
 	*Identity
 }
 
-func (s *Site) writeIdentity(w http.ResponseWriter, r *http.Request, id *Identity, persisted bool) {
+// writeIdentity answers 200: JSON when asked, else the host's page.
+func (s *Site) writeIdentity(w http.ResponseWriter, r *http.Request, id *Identity, persisted, mutual bool) {
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(response{Backend: s.cfg.Name, Persisted: persisted, Identity: id})
+		json.NewEncoder(w).Encode(response{Backend: s.cfg.Name, Persisted: persisted, Mutual: mutual, TLS: r.TLS != nil, Identity: id})
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	e := html.EscapeString
-	fmt.Fprintf(w, "<!doctype html>\n<title>%s</title>\n<h1>Hello, %s</h1>\n<dl>\n", e(s.cfg.Name), e(id.User))
-	for _, kv := range [][2]string{
-		{"backend", s.cfg.Name}, {"user", id.User}, {"mechanism", id.Mechanism},
-		{"spn", id.SPN}, {"realm", id.Realm}, {"kvno", fmt.Sprint(id.KVNO)},
-		{"enctype", id.EncType}, {"remote", id.Remote}, {"persisted", strconv.FormatBool(persisted)},
-	} {
-		fmt.Fprintf(w, "<dt>%s</dt><dd>%s</dd>\n", e(kv[0]), e(kv[1]))
-	}
-	fmt.Fprint(w, "</dl>\n")
+	s.writePage(w, "ok", http.StatusOK, s.okPage(r, id, persisted, mutual))
 }

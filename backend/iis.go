@@ -87,6 +87,10 @@ func (s *Site) headerTooLong(w http.ResponseWriter, r *http.Request, detail stri
 // serviceUnavailable is IIS's answer while the app pool is stopped.
 func (s *Site) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("app pool stopped: 503", zap.String("remote", r.RemoteAddr))
+	if wantsHTML(r) {
+		s.writePage(w, "unavailable", http.StatusServiceUnavailable, s.unavailablePageFor(r))
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=us-ascii")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	fmt.Fprint(w, "<h2>Service Unavailable</h2>\n<hr><p>HTTP Error 503. The service is unavailable.</p>\n")

@@ -85,7 +85,7 @@ func (s *Site) serveNTLM(w http.ResponseWriter, r *http.Request, cs *connState, 
 		}
 		s.log.Warn("NTLM logon: Kerberos was not used", zap.String("remote", r.RemoteAddr),
 			zap.String("reason", ReasonNTLM), zap.String("user", id.User), zap.String("scheme", t.scheme))
-		s.loggedOn(w, r, cs, id, "NTLM logon: Kerberos was not used")
+		s.loggedOn(w, r, cs, id, "NTLM logon: Kerberos was not used", false)
 	default:
 		s.refuse(w, r, malformed("NTLM message type %d where NEGOTIATE (1) or AUTHENTICATE (3) was expected", typ))
 	}
