@@ -39,8 +39,11 @@ type Farm struct {
 	lbLog     *os.File // the LB's log file, closed by Close
 	dashboard string   // the dashboard's URL (SetDashboard)
 	cancel    context.CancelFunc
-	once      sync.Once
-	closeErr  error
+	// theirUsers are the users that were in the user's KDC before the
+	// farm started (Config.Kadmin): Close leaves them there.
+	theirUsers []string
+	once       sync.Once
+	closeErr   error
 }
 
 // Option changes how Start runs.
@@ -98,7 +101,10 @@ func (f *Farm) start(ctx context.Context) error {
 		{"realm " + f.Config.Realm + " provisioned", f.provision},
 		{"KDC started", f.startKDC},
 	}
-	if f.Config.KDC != "" {
+	switch {
+	case f.Config.Kadmin != "":
+		steps = []step{{"your KDC " + f.Config.KDC + " answers, kadmind " + f.Config.Kadmin + " made " + f.Config.SPN(), f.useKadminKDC}}
+	case f.Config.KDC != "":
 		steps = []step{{"your KDC " + f.Config.KDC + " answers, keytab holds " + f.Config.SPN(), f.useExternalKDC}}
 	}
 	steps = append(steps, []step{
@@ -238,7 +244,7 @@ func (f *Farm) close() error {
 	}
 	wg.Wait()
 	if f.Realm != nil {
-		errs = append(errs, f.Realm.Stop())
+		errs = append(errs, f.Realm.Stop(), f.cleanKadminKDC())
 	}
 	if f.cancel != nil {
 		f.cancel()
