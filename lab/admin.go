@@ -75,7 +75,9 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 			return nil, err
 		}
 	}
-	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
+	// The realm's dir holds krb5.conf (and, for the lab's own, kdc.conf;
+	// an external realm has none).
+	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.Krb5Conf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
 	r.LogPath = filepath.Join(r.Dir, "kdc.log")
 	if in.ExternalKDC {
 		r.KDCAddr = in.KDC

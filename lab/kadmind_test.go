@@ -191,6 +191,7 @@ func TestKadmindKDC(t *testing.T) {
 	}
 	getBoth(t, farm)
 	t.Run("rollback", func(t *testing.T) { testKadmindRollback(t, k, farm) })
+	t.Run("other process", func(t *testing.T) { testKadmindOpenAdmin(t, k, state) })
 	checkNoSecret(t, state, admPassword)
 	if err := farm.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -219,11 +220,39 @@ func testKadmindRollback(t *testing.T, k kadmindKDC, farm *lab.Farm) {
 	if !errors.As(err, &ke) || !strings.Contains(err.Error(), "too short") {
 		t.Fatalf("reset with a password the policy refuses: err = %v, want a *kdc.KadminError saying too short", err)
 	}
+	if strings.Contains(err.Error(), "rollback") {
+		t.Errorf("the rollback failed too: %v", err)
+	}
 	after := k.local(t, "getprinc", "HTTP/"+admFQDN)
 	if kvno(before) != kvno(after) {
 		t.Errorf("HTTP/%s kvno %q after the rollback, want %q", admFQDN, kvno(after), kvno(before))
 	}
 	getBoth(t, farm)
+}
+
+// testKadmindOpenAdmin changes the farm as another krbfarm process does
+// (OpenAdmin on its state dir): without the password it is refused, with
+// KRBFARM_ADMIN_PASSWORD the SPN reaches the test's KDC.
+func testKadmindOpenAdmin(t *testing.T, k kadmindKDC, state string) {
+	const spn = "HTTP/web.kadmind.localhost"
+	t.Setenv(lab.AdminPasswordEnv, "")
+	a, err := lab.OpenAdmin(state, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSPN(context.Background(), spn, "svc-web", true); err == nil || !strings.Contains(err.Error(), lab.AdminPasswordEnv) {
+		t.Errorf("setspn without %s: err = %v, want it named", lab.AdminPasswordEnv, err)
+	}
+	t.Setenv(lab.AdminPasswordEnv, admPassword)
+	if a, err = lab.OpenAdmin(state, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSPN(context.Background(), spn, "svc-web", true); err != nil {
+		t.Fatalf("setspn from another process: %v", err)
+	}
+	if got := k.local(t, "getprinc", spn); !strings.Contains(got, "Principal: "+spn+"@") {
+		t.Errorf("%s not in the test's KDC after setspn: %s", spn, got)
+	}
 }
 
 func kvno(getprinc string) string {
