@@ -61,7 +61,9 @@ func (f *Farm) Admin() *Admin {
 }
 
 // OpenAdmin returns an Admin for the farm running in stateDir, found by
-// its farm.json. krbPath is where to find kadmin.local ("" = default).
+// its farm.json. krbPath is where to find kadmin.local ("" = default). For
+// a farm on a KDC administered through kadmind (Info.Kadmin) the admin
+// password is read from $KRBFARM_ADMIN_PASSWORD (AdminPasswordEnv).
 func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	in, err := ReadInfo(stateDir)
 	if err != nil {
@@ -73,10 +75,19 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 			return nil, err
 		}
 	}
-	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.KDCConf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
+	// The realm's dir holds krb5.conf (and, for the lab's own, kdc.conf;
+	// an external realm has none).
+	r := &kdc.Realm{Name: in.Realm, Dir: filepath.Dir(in.Krb5Conf), KDCConf: in.KDCConf, Krb5Conf: in.Krb5Conf, Tools: t}
 	r.LogPath = filepath.Join(r.Dir, "kdc.log")
 	if in.ExternalKDC {
 		r.KDCAddr = in.KDC
+	}
+	if in.Kadmin != "" { // the password from the environment, never from farm.json
+		prog, err := kdc.FindKadminClient(krbPath)
+		if err != nil {
+			return nil, err
+		}
+		r.Admin = &kdc.RemoteKadmin{Path: prog, Addr: in.Kadmin, Principal: in.Admin, Password: os.Getenv(AdminPasswordEnv)}
 	}
 	a := &Admin{Dir: in.StateDir, FQDN: in.FQDN, Info: in, realm: r}
 	for _, b := range in.Backends {
@@ -119,13 +130,44 @@ func (a *Admin) Update(ctx context.Context, fn func(*directory.Directory) error)
 		return err
 	}
 	defer snap.Discard()
+	before, err := directory.Load(a.Dir)
+	if err != nil {
+		return err
+	}
 	if err := a.change(ctx, d, fn); err != nil {
-		if rerr := snap.Restore(ctx); rerr != nil {
+		if rerr := a.rollback(ctx, snap, before, d); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
 	}
 	return a.applyHosts(d)
+}
+
+// rollback undoes a failed change. On the lab's own KDC the snapshot holds
+// the dump to load back. Through kadmind (no dump) the snapshot deletes
+// what was added, then the directory as it was before is applied again:
+// the users whose password changed get the old one back (at a kvno 1
+// higher: cpw adds 1), and SyncKDC re-keys the other principals from the
+// old passwords at the old kvno, which are their old keys.
+func (a *Admin) rollback(ctx context.Context, snap *kdc.Snapshot, before, after *directory.Directory) error {
+	if err := snap.Restore(ctx); err != nil || a.realm.Admin == nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for _, old := range before.Accounts {
+		now := after.Account(old.Name)
+		if old.Kind == directory.KindUser && now != nil && now.Password != old.Password {
+			errs = append(errs, a.realm.ChangePassword(ctx, old.Name, old.Password, nil))
+		}
+	}
+	if err := directory.SyncKDC(ctx, a.realm, before); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("KDC rollback through kadmind: %w", err)
+	}
+	return nil
 }
 
 // snapshot dumps the principals the lab made (its users and those

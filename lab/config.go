@@ -40,9 +40,24 @@ type Config struct {
 	// KDC is a KDC you run, as host:port, for the realm Realm: the lab then
 	// provisions nothing and runs no kadmin.local, kdb5_util or krb5kdc;
 	// the hosts decrypt with Keytab, and Users must exist in that KDC.
-	// Commands that change the directory are refused (NoKadminError).
-	// "" = the lab runs its own KDC.
+	// Commands that change the directory are refused (NoKadminError)
+	// unless Kadmin is set. "" = the lab runs its own KDC.
 	KDC string `yaml:"kdc"`
+	// Kadmin is, with KDC, the host:port of that KDC's kadmind: the lab
+	// then makes the service account, SPNs, machine accounts and missing
+	// users there with MIT's remote kadmin client as Admin, derives every
+	// host keytab from the passwords it set (no Keytab), and the directory
+	// commands and scenarios work as on its own KDC. "" = no admin rights.
+	Kadmin string `yaml:"kadmin"`
+	// Admin is the principal kadmin authenticates as, e.g. admin/admin; it
+	// needs kadm5.acl rights to add, delete, modify, list and change
+	// passwords ("*"). Required with Kadmin.
+	Admin string `yaml:"admin"`
+	// AdminPassword is Admin's password, given to kadmin on its standard
+	// input, never on a command line, never logged, never written to the
+	// state dir. Not read from YAML: the CLI fills it from
+	// KRBFARM_ADMIN_PASSWORD (AdminPasswordEnv).
+	AdminPassword string `yaml:"-"`
 	// Keytab is, with KDC, the keytab you exported from that KDC holding
 	// the keys of HTTP/<FQDN> (the service account's, e.g. with
 	// kadmin ktadd); every host gets a copy. Required with KDC.
@@ -193,18 +208,43 @@ func (c *Config) validateExternalKDC() error {
 		if c.Keytab != "" {
 			errs = append(errs, fmt.Errorf("keytab %q: only with kdc (a KDC you run); the lab's own KDC makes its keytabs", c.Keytab))
 		}
+		if c.Kadmin != "" || c.Admin != "" {
+			errs = append(errs, fmt.Errorf("kadmin %q, admin %q: only with kdc (a KDC you run); the lab's own KDC needs neither", c.Kadmin, c.Admin))
+		}
 		return errors.Join(errs...)
+	}
+	if c.Admin != "" && c.Kadmin == "" {
+		errs = append(errs, fmt.Errorf("admin %q: only with kadmin, the host:port of your kadmind", c.Admin))
 	}
 	if host, port, err := net.SplitHostPort(c.KDC); err != nil || host == "" || port == "" {
 		errs = append(errs, fmt.Errorf("kdc %q: use host:port, e.g. 127.0.0.1:88", c.KDC))
 	}
-	if c.Keytab == "" {
-		errs = append(errs, fmt.Errorf("keytab: required with kdc: export the keys of %s from your KDC (kadmin ktadd -k FILE %s)", c.SPN(), c.SPN()))
+	switch {
+	case c.Kadmin != "" && c.Keytab != "":
+		errs = append(errs, fmt.Errorf("keytab %q: not with kadmin: krbfarm makes %s and its keys in your KDC itself; leave keytab out", c.Keytab, c.SPN()))
+	case c.Kadmin != "":
+		errs = append(errs, c.remoteKadmin("").Check(c.Realm))
+	case c.Keytab == "":
+		errs = append(errs, fmt.Errorf("keytab: required with kdc (or give kadmin and admin): export the keys of %s from your KDC (kadmin ktadd -k FILE %s)", c.SPN(), c.SPN()))
 	}
 	if c.KDCPort != 0 {
 		errs = append(errs, fmt.Errorf("kdc_port %d: the lab runs no KDC with kdc %s; leave it 0", c.KDCPort, c.KDC))
 	}
 	return errors.Join(errs...)
+}
+
+// AdminPasswordEnv is the environment variable the CLI reads
+// Config.AdminPassword from (and OpenAdmin, for a farm with Kadmin).
+const AdminPasswordEnv = "KRBFARM_ADMIN_PASSWORD"
+
+// remoteKadmin is the kadmin client for Kadmin as Admin (at the realm
+// when the principal names none); path is the kadmin program.
+func (c *Config) remoteKadmin(path string) *kdc.RemoteKadmin {
+	p := c.Admin
+	if p != "" && !strings.Contains(p, "@") {
+		p += "@" + c.Realm
+	}
+	return &kdc.RemoteKadmin{Path: path, Addr: c.Kadmin, Principal: p, Password: c.AdminPassword}
 }
 
 func (l *LBConfig) validate() error {

@@ -32,7 +32,7 @@ func (e *NoKadminError) Error() string {
 // Nothing is provisioned and no krb5 server program runs.
 func (f *Farm) useExternalKDC(ctx context.Context, _ *kdc.Tools) error {
 	c := &f.Config
-	r, err := kdc.External(c.Realm, filepath.Join(f.Dir, "kdc"), c.domain(), c.KDC)
+	r, err := kdc.External(c.Realm, filepath.Join(f.Dir, "kdc"), c.domain(), c.KDC, nil)
 	if err != nil {
 		return err
 	}
@@ -80,10 +80,16 @@ func copyServiceKeytab(src, dst string) error {
 }
 
 // refuseExternal returns *NoKadminError for a farm on a KDC the lab does
-// not administer.
+// not administer, and says so for one whose admin password is missing.
 func (a *Admin) refuseExternal() error {
-	if a.Info.ExternalKDC {
+	if !a.Info.ExternalKDC {
+		return nil
+	}
+	if a.Info.Kadmin == "" {
 		return &NoKadminError{KDC: a.Info.KDC, Realm: a.Info.Realm}
+	}
+	if k, ok := a.realm.Admin.(*kdc.RemoteKadmin); !ok || k.Password == "" {
+		return fmt.Errorf("kadmin %s as %s: export %s with its password", a.Info.Kadmin, a.Info.Admin, AdminPasswordEnv)
 	}
 	return nil
 }

@@ -41,8 +41,11 @@ type Farm struct {
 	scenario  string   // WithScenario; recorded in farm.json
 	ready     bool     // farm.json's "ready"
 	cancel    context.CancelFunc
-	once      sync.Once
-	closeErr  error
+	// theirUsers are the users that were in the user's KDC before the
+	// farm started (Config.Kadmin): Close leaves them there.
+	theirUsers []string
+	once       sync.Once
+	closeErr   error
 }
 
 // Option changes how Start runs.
@@ -100,7 +103,10 @@ func (f *Farm) start(ctx context.Context) error {
 		{"realm " + f.Config.Realm + " provisioned", f.provision},
 		{"KDC started", f.startKDC},
 	}
-	if f.Config.KDC != "" {
+	switch {
+	case f.Config.Kadmin != "":
+		steps = []step{{"your KDC " + f.Config.KDC + " answers, kadmind " + f.Config.Kadmin + " made " + f.Config.SPN(), f.useKadminKDC}}
+	case f.Config.KDC != "":
 		steps = []step{{"your KDC " + f.Config.KDC + " answers, keytab holds " + f.Config.SPN(), f.useExternalKDC}}
 	}
 	steps = append(steps, []step{
@@ -241,7 +247,7 @@ func (f *Farm) close() error {
 	}
 	wg.Wait()
 	if f.Realm != nil {
-		errs = append(errs, f.Realm.Stop())
+		errs = append(errs, f.Realm.Stop(), f.cleanKadminKDC())
 	}
 	if f.cancel != nil {
 		f.cancel()

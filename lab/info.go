@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"io/fs"
 	"os"
@@ -23,14 +24,19 @@ type Info struct {
 	KDC      string `json:"kdc"` // host:port
 	// ExternalKDC is set when the KDC is the user's (Config.KDC): the lab
 	// does not administer it, and refuses directory changes.
-	ExternalKDC bool          `json:"external_kdc,omitempty"`
-	CACert      string        `json:"ca_cert"`
-	LB          LBInfo        `json:"lb"`
-	Backends    []BackendInfo `json:"backends"`
-	Users       []UserInfo    `json:"users"`
-	Service     string        `json:"service_account"`
-	StateDir    string        `json:"state_dir"`
-	Dashboard   string        `json:"dashboard,omitempty"` // the dashboard's URL, "" if none runs
+	ExternalKDC bool `json:"external_kdc,omitempty"`
+	// Kadmin and Admin are, on an external KDC the lab administers
+	// (Config.Kadmin), its kadmind's host:port and the principal the lab
+	// authenticates as; the password is never written here.
+	Kadmin    string        `json:"kadmin,omitempty"`
+	Admin     string        `json:"admin,omitempty"`
+	CACert    string        `json:"ca_cert"`
+	LB        LBInfo        `json:"lb"`
+	Backends  []BackendInfo `json:"backends"`
+	Users     []UserInfo    `json:"users"`
+	Service   string        `json:"service_account"`
+	StateDir  string        `json:"state_dir"`
+	Dashboard string        `json:"dashboard,omitempty"` // the dashboard's URL, "" if none runs
 	// Scenario is the catalogue entry the farm was left broken as
 	// (krbfarm up --scenario); "" = none. The doctor defaults to its user.
 	Scenario string `json:"scenario,omitempty"`
@@ -80,6 +86,9 @@ func (f *Farm) Info() Info {
 		CACert: f.CAFile, LB: LBInfo{Addr: f.LBAddr(), Mode: f.Config.LB.Mode, Admin: f.lbAdmin, Log: f.lbLogPath()},
 		Service: f.Config.ServiceAccount, StateDir: f.Dir, PID: os.Getpid(), Processes: f.PIDs(),
 		Dashboard: f.dashboard, Scenario: f.scenario, Ready: f.ready,
+	}
+	if k, ok := f.Realm.Admin.(*kdc.RemoteKadmin); ok {
+		in.Kadmin, in.Admin = k.Addr, k.Principal
 	}
 	for _, h := range f.Hosts {
 		in.Backends = append(in.Backends, BackendInfo{Name: h.Name, Addr: h.Addr, Keytab: h.Keytab, Log: h.LogPath, Events: EventsPath(f.Dir, h.Name), PID: h.PID()})

@@ -13,10 +13,10 @@ import (
 // or deletes them; `krbfarm kinit` and `doctor --user` log in as them with
 // Admin.Password.
 //
-// On a KDC the lab does not administer (Config.KDC) it cannot list them,
-// and returns none.
+// On a KDC the lab does not administer (Config.KDC without Kadmin) it
+// cannot list them, and returns none.
 func (a *Admin) Unmanaged(ctx context.Context) ([]string, error) {
-	if a.Info.ExternalKDC {
+	if a.Info.ExternalKDC && a.Info.Kadmin == "" {
 		return nil, nil
 	}
 	d, err := a.Directory()

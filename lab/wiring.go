@@ -124,7 +124,7 @@ func (f *Farm) prepareHost(h *Host) error {
 	}
 	hs := d.Host(h.Name)
 	writeKeytab := func() error { return directory.WriteHostKeytab(d, hs, h.Keytab) }
-	if f.Config.KDC != "" {
+	if f.Config.Keytab != "" { // a KDC of the user's, without kadmin
 		writeKeytab = func() error { return copyServiceKeytab(f.Config.Keytab, h.Keytab) }
 	}
 	if err := writeKeytab(); err != nil {

@@ -21,6 +21,8 @@ func newUpCmd() *cobra.Command {
 		hint     bool
 		ownKDC   string
 		keytab   string
+		kadmin   string
+		admin    string
 		ready    string
 	)
 	cmd := &cobra.Command{
@@ -43,7 +45,12 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			}
 			overlay(cmd.Flags(), "kdc", &cfg.KDC, ownKDC)
 			overlay(cmd.Flags(), "keytab", &cfg.Keytab, keytab)
-			if scenario != "" && cfg.KDC != "" { // scenarios change accounts and keys
+			overlay(cmd.Flags(), "kadmin", &cfg.Kadmin, kadmin)
+			overlay(cmd.Flags(), "admin", &cfg.Admin, admin)
+			if cfg.Kadmin != "" { // never a flag: it would show in ps and shell history
+				cfg.AdminPassword = os.Getenv(lab.AdminPasswordEnv)
+			}
+			if scenario != "" && cfg.KDC != "" && cfg.Kadmin == "" { // scenarios change accounts and keys
 				return &exitError{code: 2, err: fmt.Errorf("--scenario: %w", &lab.NoKadminError{KDC: cfg.KDC, Realm: cfg.Realm})}
 			}
 			return runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready, dash: df})
@@ -53,9 +60,10 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 	cmd.Flags().StringVar(&scenario, "scenario", "", "leave the farm broken as this scenario says, for practice (krbfarm scenario list)")
 	cmd.Flags().BoolVar(&hint, "hint", false, "with --scenario: say what was broken and how to fix it")
 	df.register(cmd, "dashboard", `address of the live dashboard (127.0.0.1:0 = a free port; "off" = none)`)
-	cmd.Flags().StringVar(&ownKDC, "kdc", "", "HOST:PORT of a KDC you run for --realm: no realm is provisioned, no kadmin.local runs (needs --keytab)")
+	cmd.Flags().StringVar(&ownKDC, "kdc", "", "HOST:PORT of a KDC you run for --realm: no realm is provisioned, no kadmin.local runs (needs --keytab, or --kadmin and --admin)")
 	cmd.Flags().StringVar(&keytab, "keytab", "", "with --kdc: the keytab you exported with the keys of HTTP/<fqdn>, copied to every host")
-	cmd.Flags().StringVar(&ready, "ready-file", "", "write the farm's URL to this file once it is ready (with --scenario: broken); see also krbfarm wait")
+	cmd.Flags().StringVar(&kadmin, "kadmin", "", "with --kdc: HOST:PORT of its kadmind; krbfarm makes the accounts, SPNs and keys there with kadmin (no --keytab; directory commands and scenarios work)")
+	cmd.Flags().StringVar(&admin, "admin", "", "with --kadmin: the principal kadmin authenticates as (e.g. admin/admin); its password comes from $"+lab.AdminPasswordEnv)
 	return cmd
 }
 

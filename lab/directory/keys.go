@@ -57,13 +57,16 @@ func SyncKDC(ctx context.Context, r *kdc.Realm, d *Directory) (err error) {
 	done := map[string]string{}
 	defer func() {
 		if err != nil { // a failure midway still records what it made
-			saveSynced(r, merged(owned, done, want))
+			saveSynced(r, merged(owned, done))
 		}
 	}()
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		fp, exists := keyFingerprint(name, want[name]), slices.Contains(have, name)
 		if !exists || owned[name] != fp {
-			if err := rekey(ctx, r, name, want[name], exists); err != nil {
+			if changed, err := rekey(ctx, r, name, want[name], exists); err != nil {
+				if changed { // new keys at the wrong kvno: re-key next time
+					done[name] = ""
+				}
 				return err
 			}
 		}
@@ -82,15 +85,15 @@ func SyncKDC(ctx context.Context, r *kdc.Realm, d *Directory) (err error) {
 
 // merged is what synced.json records after a sync that stopped midway:
 // the principals it owned (those no longer wanted included, as they may
-// not be deleted yet) with the fingerprints of those it re-keyed.
-func merged(owned, done map[string]string, want map[string]*Account) map[string]string {
+// not be deleted yet) with the fingerprints of those it re-keyed. One it
+// did not reach keeps its fingerprint: its keys did not change, and
+// re-keying it with the same password would be refused by a KDC whose
+// policy keeps a password history (Cannot reuse password).
+func merged(owned, done map[string]string) map[string]string {
 	m := maps.Clone(done)
 	for name, fp := range owned {
 		if _, ok := m[name]; !ok {
 			m[name] = fp
-			if want[name] != nil {
-				m[name] = "" // not re-keyed: unknown keys, re-key next time
-			}
 		}
 	}
 	return m
@@ -165,15 +168,17 @@ func kdcPrincipals(d *Directory) map[string]*Account {
 	return want
 }
 
-// rekey gives principal name a's keys at a's kvno, creating it if needed.
-func rekey(ctx context.Context, r *kdc.Realm, name string, a *Account, exists bool) error {
+// rekey gives principal name a's keys at a's kvno, creating it if needed;
+// changed reports that an existing principal's keys changed even though it
+// failed (cpw done, modprinc -kvno not).
+func rekey(ctx context.Context, r *kdc.Realm, name string, a *Account, exists bool) (changed bool, err error) {
 	if !exists {
-		return r.AddPrincipalKeys(ctx, name, a.Password, a.Enctypes, a.KVNO)
+		return false, r.AddPrincipalKeys(ctx, name, a.Password, a.Enctypes, a.KVNO)
 	}
 	if err := r.ChangePassword(ctx, name, a.Password, a.Enctypes); err != nil {
-		return err
+		return false, err
 	}
-	return r.SetKVNO(ctx, name, a.KVNO)
+	return true, r.SetKVNO(ctx, name, a.KVNO)
 }
 
 // spnPrincipal is the MIT principal for an SPN: service part as written

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,15 +32,20 @@ import (
 //     stderr line but the "No policy specified" notice, and for each change
 //     the line that confirms it (Principal "x@R" created.).
 
-// KadminError is a kadmin.local request that failed.
+// KadminError is a kadmin request that failed.
 type KadminError struct {
+	Program string // kadmin.local, or kadmin -s HOST:PORT ("" = kadmin.local)
 	Request string // the request, passwords masked
-	Output  string // what kadmin.local said (stderr, else stdout)
+	Output  string // what kadmin said (stderr, else stdout)
 	Err     error  // the process's error, if it failed to run or exited non-zero
 }
 
 func (e *KadminError) Error() string {
-	msg := fmt.Sprintf("kadmin.local %s: %s", e.Request, strings.TrimSpace(e.Output))
+	prog := e.Program
+	if prog == "" {
+		prog = "kadmin.local"
+	}
+	msg := fmt.Sprintf("%s %s: %s", prog, e.Request, strings.TrimSpace(e.Output))
 	if e.Err != nil {
 		msg += fmt.Sprintf(" (%v)", e.Err)
 	}
@@ -70,11 +74,12 @@ func kadminRequest(args []string) (line, shown string, err error) {
 	return strings.Join(q, " "), strings.Join(s, " "), nil
 }
 
-// Kadmin runs one kadmin.local request, given as its arguments (the
-// request name first, e.g. "getprinc", "alice"), against the realm's
-// database, and returns its standard output. Each argument reaches
-// kadmin.local as exactly one argument, whatever it holds; one holding a
-// control character is refused. Any error kadmin.local reports fails it.
+// Kadmin runs one kadmin request, given as its arguments (the request
+// name first, e.g. "getprinc", "alice"), with the realm's Runner
+// (kadmin.local on the lab's database, or the remote kadmin client against
+// a kadmind), and returns its standard output. Each argument reaches
+// kadmin as exactly one argument, whatever it holds; one holding a
+// control character is refused. Any error kadmin reports fails it.
 func (r *Realm) Kadmin(ctx context.Context, args ...string) (string, error) {
 	if len(args) == 0 {
 		return "", errors.New("kadmin: no request")
@@ -88,13 +93,14 @@ func (r *Realm) Kadmin(ctx context.Context, args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, r.Tools.Kadmin, "-r", r.Name, "-q", line)
+	run := r.runner()
+	cmd := run.Command(ctx, r, line)
 	cmd.Env, cmd.Dir = r.env(), r.Dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	if complaint := kadminComplaint(stderr.String()); err != nil || complaint != "" {
-		return stdout.String(), &KadminError{Request: shown, Output: firstNonEmpty(complaint, stderr.String(), stdout.String()), Err: err}
+		return stdout.String(), &KadminError{Program: run.Program(), Request: shown, Output: firstNonEmpty(complaint, stderr.String(), stdout.String()), Err: err}
 	}
 	return stdout.String(), nil
 }
@@ -134,7 +140,7 @@ func (r *Realm) kadminChange(ctx context.Context, principal, confirm string, arg
 	want := fmt.Sprintf(confirm, principal+"@"+r.Name)
 	if !strings.Contains(out, want) {
 		_, shown, _ := kadminRequest(args)
-		return &KadminError{Request: shown, Output: "no confirmation " + strconv.Quote(want) + " in: " + strings.TrimSpace(out)}
+		return &KadminError{Program: r.runner().Program(), Request: shown, Output: "no confirmation " + strconv.Quote(want) + " in: " + strings.TrimSpace(out)}
 	}
 	return nil
 }
@@ -219,7 +225,11 @@ func (r *Realm) Principals(ctx context.Context) ([]string, error) {
 
 // ExportKeytab writes the current keys of the principals to path (mode
 // 0600) without changing them, as ktpass or a keytab handed to each host.
+// Only on a local database: remote ktadd would give them new random keys.
 func (r *Realm) ExportKeytab(ctx context.Context, path string, principals ...string) error {
+	if !r.runner().Local() {
+		return fmt.Errorf("export keytab: ktadd -norandkey needs kadmin.local; over kadmind it would re-randomise the keys")
+	}
 	os.Remove(path) // ktadd appends; a keytab is written whole here
 	for _, p := range principals {
 		if err := CheckPrincipal("principal", p); err != nil {
@@ -230,34 +240,48 @@ func (r *Realm) ExportKeytab(ctx context.Context, path string, principals ...str
 			return err
 		}
 		if !strings.Contains(out, "Entry for principal "+p+" ") {
-			return &KadminError{Request: "ktadd -norandkey -k " + path + " " + p, Output: "no key exported: " + strings.TrimSpace(out)}
+			return &KadminError{Program: r.runner().Program(), Request: "ktadd -norandkey -k " + path + " " + p, Output: "no key exported: " + strings.TrimSpace(out)}
 		}
 	}
 	return os.Chmod(path, 0o600)
 }
 
-// Snapshot is a dump of the principals the lab may change, to put them
-// back when a change fails midway. Only they are dumped and loaded back
-// (kdb5_util load -update), so a principal someone else made or changed
-// meanwhile with kadmin is left as it is.
+// Snapshot is what a failed change needs to be undone. On a realm with a
+// local database it is a dump of the principals the lab may change, to put
+// them back: only they are dumped and loaded back (kdb5_util load -update),
+// so a principal someone else made or changed meanwhile with kadmin is
+// left as it is.
+//
+// On a realm administered through kadmind (RemoteKadmin) there is no
+// kdb5_util: Restore undoes only what has an inverse, deleting the
+// principals this Realm added since (delprinc for addprinc). Old keys
+// cannot be read back over kadmin, so a cpw or modprinc is not undone
+// here, and synced.json is left saying what the KDC now holds: the caller
+// re-applies the old state (lab.Admin re-syncs the old directory, whose
+// keys derive from passwords it knows).
 type Snapshot struct {
 	r       *Realm
-	dir     string
+	dir     string // "" = no dump (remote)
 	changes int64  // r.changes when taken
 	created int    // len(r.created) when taken
 	synced  []byte // synced.json when taken; nil = none
 }
 
 // Snapshot dumps principals (names without @REALM; one that does not exist
-// is skipped by kdb5_util) to a file (0600) in the realm's dir.
+// is skipped by kdb5_util) to a file (0600) in the realm's dir; on a
+// remote realm it only notes what was added so far.
 func (r *Realm) Snapshot(ctx context.Context, principals ...string) (*Snapshot, error) {
+	r.mu.Lock()
+	s := &Snapshot{r: r, changes: r.changes.Load(), created: len(r.created)}
+	r.mu.Unlock()
+	if !r.runner().Local() {
+		return s, nil
+	}
 	dir, err := os.MkdirTemp(r.Dir, "snapshot-")
 	if err != nil {
 		return nil, fmt.Errorf("KDC snapshot: %w", err)
 	}
-	r.mu.Lock()
-	s := &Snapshot{r: r, dir: dir, changes: r.changes.Load(), created: len(r.created)}
-	r.mu.Unlock()
+	s.dir = dir
 	s.synced, _ = os.ReadFile(r.SyncedPath())
 	args := []string{"-r", r.Name, "dump", s.file()}
 	for _, p := range principals {
@@ -275,7 +299,7 @@ func (s *Snapshot) file() string { return filepath.Join(s.dir, "kdb.dump") }
 // Restore deletes the principals this Realm added since the snapshot and
 // loads the dumped ones back over the database (kdb5_util load -update,
 // which krb5kdc sees at its next request), unless no change was requested
-// since; then it discards the dump.
+// since; then it discards the dump. On a remote realm it only deletes.
 func (s *Snapshot) Restore(ctx context.Context) error {
 	defer s.Discard()
 	if s.r.changes.Load() == s.changes {
@@ -286,10 +310,16 @@ func (s *Snapshot) Restore(ctx context.Context) error {
 	added := slices.Clone(s.r.created[s.created:])
 	s.r.mu.Unlock()
 	var errs []error
-	for _, p := range added {
+	for _, p := range slices.Backward(added) {
 		if _, err := s.r.Kadmin(ctx, "delprinc", "-force", p); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.dir == "" {
+		if len(errs) > 0 {
+			return fmt.Errorf("KDC restore (delete what was added): %w", errors.Join(errs...))
+		}
+		return nil
 	}
 	if _, err := s.r.run(ctx, s.r.Tools.DBUtil, nil, "-r", s.r.Name, "load", "-update", s.file()); err != nil {
 		errs = append(errs, err)
@@ -303,7 +333,11 @@ func (s *Snapshot) Restore(ctx context.Context) error {
 	return fsutil.WriteAtomic(s.r.SyncedPath(), s.synced, 0o600)
 }
 
-func (s *Snapshot) Discard() { os.RemoveAll(s.dir) }
+func (s *Snapshot) Discard() {
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
 
 func ignoreNotExist(err error) error {
 	if errors.Is(err, os.ErrNotExist) {

@@ -31,6 +31,9 @@ type Realm struct {
 	LogPath  string // the KDC's log
 
 	Tools *Tools // the krb5 programs it runs (FindTools)
+	// Admin runs its kadmin requests; nil = kadmin.local on the database
+	// in Dir. A RemoteKadmin administers a KDC someone else runs.
+	Admin Runner
 
 	kdc *proc.Process
 	// changes counts the kadmin requests that change the database, so a
@@ -77,7 +80,7 @@ const krb5ConfTmpl = `# Written by krbfarm: use it with  export KRB5_CONFIG={{.K
 [realms]
  {{.Name}} = {
   kdc = {{.Addr}}
-  admin_server = {{.Addr}}
+  admin_server = {{.AdminServer}}
  }
 
 [domain_realm]
@@ -116,14 +119,27 @@ func (r *Realm) Addr() string {
 	return fmt.Sprintf("127.0.0.1:%d", r.Port)
 }
 
+// AdminServer is kadmind's host:port: the RemoteKadmin's, else the KDC's
+// address (the lab's own realm has no kadmind; krb5.conf names one anyway).
+func (r *Realm) AdminServer() string {
+	if k, ok := r.Admin.(*RemoteKadmin); ok {
+		return k.Addr
+	}
+	return r.Addr()
+}
+
 // External is a realm whose KDC someone else runs at addr (host:port): the
 // lab writes only a client krb5.conf for it in dir, and never runs
-// kadmin.local, kdb5_util or krb5kdc on it.
-func External(name, dir, domain, addr string) (*Realm, error) {
+// kadmin.local, kdb5_util or krb5kdc on it. admin, if not nil, is the
+// remote kadmin with which the lab may change it.
+func External(name, dir, domain, addr string, admin *RemoteKadmin) (*Realm, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create realm dir: %w", err)
 	}
 	r := &Realm{Name: name, Dir: dir, Domain: domain, KDCAddr: addr, Krb5Conf: filepath.Join(dir, "krb5.conf")}
+	if admin != nil {
+		r.Admin = admin
+	}
 	return r, r.writeFile(r.Krb5Conf, krb5ConfTmpl)
 }
 
