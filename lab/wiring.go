@@ -92,7 +92,7 @@ func (f *Farm) startHosts(ctx context.Context, _ *kdc.Tools) error {
 	if err != nil {
 		return err
 	}
-	hostTLS := f.Config.LB.Mode != "terminate" // passthrough, reencrypt
+	hostTLS := f.Config.LB.Mode == lb.ModePassthrough || f.Config.LB.Mode == lb.ModeReencrypt
 	errc := make(chan error, len(f.Config.Backends))
 	for _, b := range f.Config.Backends {
 		h := newHost(f.Dir, b.Name, exe)
