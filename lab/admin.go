@@ -202,13 +202,15 @@ func writeHostSettings(path string, hs *directory.HostSite) error {
 	}
 	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight() &&
 		cfg.MaxFieldLength == hs.IIS.MaxFieldLength && cfg.MaxRequestBytes == hs.IIS.MaxRequestBytes &&
-		reflect.DeepEqual(cfg.ExtendedProtection, hs.IIS.ExtendedProtection)
+		reflect.DeepEqual(cfg.ExtendedProtection, hs.IIS.ExtendedProtection) &&
+		cfg.AuthPersistSingleRequest == hs.IIS.AuthPersistSingleRequest
 	if cfg.ClockOffset == hs.ClockOffset && same {
 		return nil
 	}
 	cfg.ClockOffset, cfg.BatchLogonRight = hs.ClockOffset, right
 	cfg.MaxFieldLength, cfg.MaxRequestBytes, cfg.MaxHeaderBytes = hs.IIS.MaxFieldLength, hs.IIS.MaxRequestBytes, 0
 	cfg.ExtendedProtection = hs.IIS.ExtendedProtection
+	cfg.AuthPersistSingleRequest = hs.IIS.AuthPersistSingleRequest
 	return (&Host{Config: path}).writeConfig(cfg)
 }
 

@@ -134,7 +134,7 @@ func (f *Farm) prepareHost(h *Host) error {
 	// whose key it holds (an alias SPN registered on its account works).
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset,
 		BatchLogonRight: hs.IIS.BatchLogonRight, MaxFieldLength: hs.IIS.MaxFieldLength, MaxRequestBytes: hs.IIS.MaxRequestBytes,
-		ExtendedProtection: hs.IIS.ExtendedProtection}
+		ExtendedProtection: hs.IIS.ExtendedProtection, AuthPersistSingleRequest: hs.IIS.AuthPersistSingleRequest}
 	cfg.EventLog = EventsPath(f.Dir, h.Name)
 	if err := rotateEvents(cfg.EventLog); err != nil {
 		return err
