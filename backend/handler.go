@@ -37,7 +37,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cs := connStateOf(r.Context())
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		if id := cs.persisted(); id != nil {
+		if id := cs.persisted(); id != nil && !s.singleRequest.Load() {
 			w.Header().Set("Persistent-Auth", "true")
 			s.writeIdentity(w, r, id, true, false)
 			return
@@ -95,7 +95,7 @@ func (s *Site) loggedOn(w http.ResponseWriter, r *http.Request, cs *connState, i
 // logon after its request; otherwise NTLM always stays on the connection
 // and Kerberos does when authPersistNonNTLM is true.
 func (s *Site) persists(mechanism string) bool {
-	if s.cfg.AuthPersistSingleRequest {
+	if s.singleRequest.Load() {
 		return false
 	}
 	return mechanism == mechNTLM || *s.cfg.AuthPersistNonNTLM

@@ -41,6 +41,8 @@ type Site struct {
 	batch     atomic.Bool               // the pool identity holds SeBatchLogonRight
 	// maxField and maxRequest are the http.sys header limits in force.
 	maxField, maxRequest atomic.Int64
+	// singleRequest is authPersistSingleRequest in force (persist.go).
+	singleRequest atomic.Bool
 
 	stats   counters
 	rateLog *logLimiter // rate-limited lines: connections over the limit, refused PROXY headers
@@ -83,6 +85,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 	s.warnNoChannel()
 	s.batch.Store(*cfg.BatchLogonRight)
 	s.SetHeaderLimits(cfg.MaxFieldLength, cfg.MaxRequestBytes)
+	s.singleRequest.Store(cfg.AuthPersistSingleRequest)
 	s.poolStart()
 	return s, nil
 }

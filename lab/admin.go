@@ -41,6 +41,8 @@ type Admin struct {
 	// lbStatus is the LB's view of the hosts when it runs in this process
 	// (Farm.Admin); nil for a farm run by another process.
 	lbStatus func() []lb.BackendStatus
+	// setLBMode is Farm.SetLBMode when the LB runs in this process.
+	setLBMode func(ctx context.Context, mode string) error
 }
 
 type hostRef struct {
@@ -53,6 +55,7 @@ func (f *Farm) Admin() *Admin {
 	a := &Admin{Dir: f.Dir, FQDN: f.Config.FQDN, Info: f.Info(), realm: f.Realm}
 	if f.LB != nil {
 		a.lbStatus = f.LB.Status
+		a.setLBMode = f.SetLBMode
 	}
 	for _, h := range f.Hosts {
 		a.hosts = append(a.hosts, hostRef{name: h.Name, dir: h.Dir, keytab: h.Keytab, config: h.Config, pid: h.PID()})
@@ -241,13 +244,15 @@ func writeHostSettings(path string, hs *directory.HostSite) error {
 	}
 	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight() &&
 		cfg.MaxFieldLength == hs.IIS.MaxFieldLength && cfg.MaxRequestBytes == hs.IIS.MaxRequestBytes &&
-		reflect.DeepEqual(cfg.ExtendedProtection, hs.IIS.ExtendedProtection)
+		reflect.DeepEqual(cfg.ExtendedProtection, hs.IIS.ExtendedProtection) &&
+		cfg.AuthPersistSingleRequest == hs.IIS.AuthPersistSingleRequest
 	if cfg.ClockOffset == hs.ClockOffset && same {
 		return nil
 	}
 	cfg.ClockOffset, cfg.BatchLogonRight = hs.ClockOffset, right
 	cfg.MaxFieldLength, cfg.MaxRequestBytes, cfg.MaxHeaderBytes = hs.IIS.MaxFieldLength, hs.IIS.MaxRequestBytes, 0
 	cfg.ExtendedProtection = hs.IIS.ExtendedProtection
+	cfg.AuthPersistSingleRequest = hs.IIS.AuthPersistSingleRequest
 	return (&Host{Config: path}).writeConfig(cfg)
 }
 

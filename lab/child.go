@@ -73,6 +73,7 @@ func reloadOnHUP(ctx context.Context, site *backend.Site, offset *atomic.Int64, 
 				offset.Store(int64(c.ClockOffset))
 				site.SetBatchLogonRight(c.BatchLogonRight == nil || *c.BatchLogonRight)
 				site.SetHeaderLimits(c.MaxFieldLength, c.MaxRequestBytes)
+				site.SetAuthPersistSingleRequest(c.AuthPersistSingleRequest)
 				if err := site.SetExtendedProtection(c.ExtendedProtection); err != nil && log != nil {
 					log.Warn("reload extendedProtection", zap.Error(err))
 				}

@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/kdc"
+	"github.com/krbfarm/krbfarm/lb"
 	"gopkg.in/yaml.v3"
 )
 
@@ -100,6 +101,8 @@ type LBConfig struct {
 	// "passthrough" (the backends serve TLS themselves) or "reencrypt" (TLS
 	// ends at the LB, which opens a new TLS connection to each backend and
 	// verifies the backend's lab-CA certificate, like an F5 "SSL bridging").
+	// "l7-pooling" (TLS ends at the LB, an HTTP proxy pools backend
+	// connections across clients) demonstrates the L7 failure only.
 	Mode string `yaml:"mode"`
 	// ProxyProtocol makes the LB send a PROXY header ("v1" or "v2") on each
 	// backend connection, and the hosts trust it from the LB's address
@@ -250,8 +253,10 @@ func (c *Config) remoteKadmin(path string) *kdc.RemoteKadmin {
 func (l *LBConfig) validate() error {
 	var errs []error
 	switch {
-	case l.Mode != "terminate" && l.Mode != "passthrough" && l.Mode != "reencrypt":
-		errs = append(errs, fmt.Errorf("lb.mode %q: use terminate, passthrough or reencrypt", l.Mode))
+	case l.Mode != "terminate" && l.Mode != "passthrough" && l.Mode != "reencrypt" && l.Mode != lb.ModeL7Pool:
+		errs = append(errs, fmt.Errorf("lb.mode %q: use terminate, passthrough or reencrypt (or %s, to demonstrate the L7 failure)", l.Mode, lb.ModeL7Pool))
+	case l.Mode == lb.ModeL7Pool && l.ProxyProtocol != "":
+		errs = append(errs, fmt.Errorf("lb.proxy_protocol: not with lb.mode %s (a pooled connection carries many clients)", lb.ModeL7Pool))
 	case l.Health == "http" && l.Mode == "passthrough":
 		errs = append(errs, fmt.Errorf("lb.health http: in passthrough the hosts speak TLS, which the LB's HTTP check does not: use tcp, or lb.mode reencrypt"))
 	}

@@ -92,7 +92,7 @@ func (f *Farm) startHosts(ctx context.Context, _ *kdc.Tools) error {
 	if err != nil {
 		return err
 	}
-	hostTLS := f.Config.LB.Mode != "terminate" // passthrough, reencrypt
+	hostTLS := f.Config.LB.Mode == lb.ModePassthrough || f.Config.LB.Mode == lb.ModeReencrypt
 	errc := make(chan error, len(f.Config.Backends))
 	for _, b := range f.Config.Backends {
 		h := newHost(f.Dir, b.Name, exe)
@@ -134,7 +134,7 @@ func (f *Farm) prepareHost(h *Host) error {
 	// whose key it holds (an alias SPN registered on its account works).
 	cfg := backend.Config{Name: h.Name, Keytab: h.Keytab, Realm: f.Config.Realm, ClockOffset: hs.ClockOffset,
 		BatchLogonRight: hs.IIS.BatchLogonRight, MaxFieldLength: hs.IIS.MaxFieldLength, MaxRequestBytes: hs.IIS.MaxRequestBytes,
-		ExtendedProtection: hs.IIS.ExtendedProtection}
+		ExtendedProtection: hs.IIS.ExtendedProtection, AuthPersistSingleRequest: hs.IIS.AuthPersistSingleRequest}
 	cfg.EventLog = EventsPath(f.Dir, h.Name)
 	if err := rotateEvents(cfg.EventLog); err != nil {
 		return err

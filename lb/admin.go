@@ -33,7 +33,7 @@ type Status struct {
 
 // FullStatus reports the balancer and each backend.
 func (s *Server) FullStatus() Status {
-	st := Status{Mode: s.cfg.Mode, Balance: s.pool.gen.Load().balance,
+	st := Status{Mode: s.mode(), Balance: s.pool.gen.Load().balance,
 		Active: s.active.Load(), Total: s.accepted.Load(), Backends: s.Status()}
 	for op := range fdOps {
 		st.FDExhausted += s.fd.total(op)

@@ -20,6 +20,11 @@ const (
 	ModeTerminate   = "terminate"   // TLS ends at the balancer; plain TCP to backends
 	ModePassthrough = "passthrough" // bytes forwarded untouched
 	ModeReencrypt   = "reencrypt"   // TLS ends here and a new TLS connection goes to the backend
+	// ModeL7Pool is a demonstration of a misconfigured ADC, never for
+	// production: TLS ends here and an HTTP reverse proxy sends requests
+	// over backend connections pooled across clients, so one user's
+	// connection-bound logon serves another's requests (l7pool.go).
+	ModeL7Pool = "l7-pooling"
 )
 
 // Backend is one server behind the balancer.
@@ -35,7 +40,7 @@ type Backend struct {
 type Config struct {
 	Listen             string        `yaml:"listen"`               // front door for ListenAndServe; "" = "127.0.0.1:0"
 	Backends           []Backend     `yaml:"backends"`             // at least one
-	Mode               string        `yaml:"mode"`                 // ModeTerminate ("" = this) or ModePassthrough
+	Mode               string        `yaml:"mode"`                 // ModeTerminate ("" = this), ModePassthrough, ModeReencrypt or ModeL7Pool (demonstration only)
 	Balance            string        `yaml:"balance"`              // BalanceRoundRobin ("" = this), BalanceLeastConn or BalanceSource
 	Health             Health        `yaml:"health"`               // active checks and passive ejection
 	ProxyProtocol      string        `yaml:"proxy_protocol"`       // PROXY header to backends: "" (none), ProxyV1 or ProxyV2
@@ -104,7 +109,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Modes lists the values of Config.Mode.
-func Modes() []string { return []string{ModeTerminate, ModePassthrough, ModeReencrypt} }
+func Modes() []string { return []string{ModeTerminate, ModePassthrough, ModeReencrypt, ModeL7Pool} }
 
 // Balances lists the values of Config.Balance.
 func Balances() []string { return []string{BalanceRoundRobin, BalanceLeastConn, BalanceSource} }
@@ -128,7 +133,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, validateBackends(c.Backends)...)
 	errs = append(errs, oneOf("mode", c.Mode, Modes()), oneOf("balance", c.Balance, Balances()), c.validateEngine())
-	if c.ProxyProtocol != "" && proxyVersion(c.ProxyProtocol) == 0 {
+	if c.ProxyProtocol != "" && c.Mode == ModeL7Pool {
+		errs = append(errs, config.Errorf("proxy_protocol", "not with mode %s: a pooled backend connection carries many clients' requests, so no one client's PROXY header fits it (X-Forwarded-For says who each is)", ModeL7Pool))
+	} else if c.ProxyProtocol != "" && proxyVersion(c.ProxyProtocol) == 0 {
 		errs = append(errs, config.Errorf("proxy_protocol", "%q is neither %q nor %q (or empty for none)", c.ProxyProtocol, ProxyV1, ProxyV2))
 	}
 	errs = append(errs, c.Health.validate()...)

@@ -23,6 +23,10 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 			zap.String("close", handshakeReason(err)), zap.Error(err))
 		return
 	}
+	if s.mode() == ModeL7Pool {
+		s.handleL7(ctx, client, remote, start)
+		return
+	}
 	up, u, err := s.pool.connect(ctx, conn.RemoteAddr(), conn.LocalAddr())
 	if err != nil {
 		s.logNoBackend(remote, start, err)

@@ -6,12 +6,18 @@
 // maps to one backend connection for its whole life, so connection-bound
 // authentication (NTLM, Kerberos with authPersistNonNTLM) keeps working.
 //
-// Three modes:
+// Three modes for use:
 //   - "terminate" (the default): TLS ends here; backends see plaintext.
 //   - "passthrough": bytes are forwarded untouched (TLS ends at the
 //     backend); the copy runs between raw TCP sockets so Linux uses splice(2).
 //   - "reencrypt": TLS ends here and a new, verified TLS connection goes to
 //     the backend.
+//
+// A fourth, "l7-pooling", is a demonstration of the failure L4 avoids, never
+// for production: an HTTP reverse proxy whose backend connections are
+// pooled across clients, so one user's connection-bound logon answers
+// another user's requests (l7pool.go; the lab's l7-connection-pooling
+// scenario).
 //
 // Backends may get a PROXY protocol header; ProxyListener is their side.
 // Shutdown drains, Reload applies a new configuration without dropping a

@@ -57,7 +57,8 @@ func (s *Server) stopping() bool {
 
 // Reload applies a new configuration without dropping any established
 // connection: backends (added, removed, re-weighted, max_conns), balance,
-// health, in terminate and reencrypt modes the certificates, re-read from
+// health, mode between terminate and l7-pooling, in terminate and
+// reencrypt modes the certificates, re-read from
 // their files (only when New loaded them itself, not when it was given a
 // *tls.Config), and in reencrypt mode backend_ca.
 // A backend kept under the same name and address keeps its health and
@@ -70,7 +71,10 @@ func (s *Server) Reload(cfg Config) error {
 	cfg = cfg.withDefaults()
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if field := fixedFieldChanged(s.cfg, cfg); field != "" {
+	if err := s.switchMode(cfg.Mode); err != nil {
+		return fmt.Errorf("lb reload: %w", err)
+	}
+	if field := fixedFieldChanged(s.cfg, withMode(cfg, s.cfg.Mode)); field != "" {
 		return fmt.Errorf("lb reload: %s: cannot change without a restart", field)
 	}
 	// Load everything first: a wrong file changes nothing.
@@ -96,11 +100,19 @@ func (s *Server) Reload(cfg Config) error {
 		s.backendTLS.Store(bt)
 	}
 	s.pool.swap(newGeneration(cfg, s.pool.gen.Load()))
+	s.setMode(cfg.Mode)
 	s.log.Info("configuration reloaded", zap.Int("backends", len(cfg.Backends)), zap.String("balance", cfg.Balance))
 	return nil
 }
 
-// reloadable names the yaml fields Reload may change.
+// withMode is c with Mode m: Reload checks mode with switchMode.
+func withMode(c Config, m string) Config {
+	c.Mode = m
+	return c
+}
+
+// reloadable names the yaml fields Reload may change (and mode, between
+// terminate and l7-pooling: see switchMode).
 var reloadable = map[string]bool{
 	"backends": true, "balance": true, "health": true,
 	"cert": true, "key": true, "certificates": true, "backend_ca": true,

@@ -44,6 +44,11 @@ type Server struct {
 
 	reloadMu  sync.Mutex // one Reload at a time; guards certFiles
 	certFiles []KeyPair  // what certs was loaded from
+	// curMode is the mode new connections are served in (see mode).
+	curMode atomic.Pointer[string]
+	// l7 is the shared backend pool of l7-pooling mode, ready in every
+	// TLS-terminating mode so Reload can switch to it.
+	l7 *l7Pool
 	// backendTLS is the client side of reencrypt mode; nil otherwise.
 	backendTLS atomic.Pointer[tls.Config]
 
@@ -100,6 +105,9 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	if cfg.MaxConns > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConns)
 	}
+	mode := cfg.Mode
+	s.curMode.Store(&mode)
+	s.l7 = s.newL7Pool()
 	s.fd = &fdGuard{log: log}
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, s.fd, log)
 	s.pool.proxyHeader = cfg.ProxyProtocol
@@ -304,6 +312,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.l7.transport.CloseIdleConnections()
 	if s.eng != nil {
 		s.eng.stop()
 	}

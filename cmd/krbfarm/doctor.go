@@ -78,9 +78,10 @@ func newIISCmd() *cobra.Command {
 		field, request  int
 		tokenChecking   string
 		epaFlags, spns  []string
+		singleRequest   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "iis HOST [--identity A] [--useKernelMode=B] [--useAppPoolCredentials=B] [--maxFieldLength N] [--maxRequestBytes N] [--tokenChecking None|Allow|Require [--epaFlags Proxy --epaSpn HTTP/fqdn]] [--clock-offset D]",
+		Use:   "iis HOST [--identity A] [--useKernelMode=B] [--useAppPoolCredentials=B] [--maxFieldLength N] [--maxRequestBytes N] [--tokenChecking None|Allow|Require [--epaFlags Proxy --epaSpn HTTP/fqdn]] [--authPersistSingleRequest=B] [--clock-offset D]",
 		Short: "Change a running host's IIS authentication settings (which key decrypts tickets) or its clock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -110,6 +111,9 @@ func newIISCmd() *cobra.Command {
 					s.MaxRequestBytes = request
 				}
 				setEPA(&s.ExtendedProtection, set, tokenChecking, epaFlags, spns)
+				if set("authPersistSingleRequest") {
+					s.AuthPersistSingleRequest = singleRequest
+				}
 			})
 			if err == nil && set("clock-offset") {
 				err = a.SetClockOffset(cmd.Context(), args[0], clockOffset)
@@ -136,6 +140,7 @@ func newIISCmd() *cobra.Command {
 	f.IntVar(&field, "maxFieldLength", 0, "http.sys MaxFieldLength: the largest header field, bytes (0 = 16384, max 65534)")
 	f.IntVar(&request, "maxRequestBytes", 0, "http.sys MaxRequestBytes: request line and headers, bytes (0 = 16384)")
 	f.DurationVar(&clockOffset, "clock-offset", 0, "the host's clock error, e.g. 10m")
+	f.BoolVar(&singleRequest, "authPersistSingleRequest", false, "every request must authenticate: no logon stays on the connection (the hosts' cure for an L7 LB that pools connections)")
 	f.StringVar(&tokenChecking, "tokenChecking", "", "extendedProtection tokenChecking: None, Allow or Require (channel binding)")
 	f.StringSliceVar(&epaFlags, "epaFlags", nil, "extendedProtection flags: Proxy, ProxyCohosting, NoServiceNameCheck, AllowDotlessSpn, None (repeat or comma-separate; None clears)")
 	f.StringSliceVar(&spns, "epaSpn", nil, "extendedProtection spns, with Proxy: HTTP/<fqdn> the site answers to (repeat or comma-separate)")

@@ -37,7 +37,7 @@ func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
 	f.StringVar(&ff.realm, "realm", lab.DefaultRealm, "Kerberos realm")
 	f.StringVar(&ff.fqdn, "fqdn", lab.DefaultFQDN, "the farm's name; the SPN is HTTP/<fqdn>")
 	f.StringVar(&ff.listen, "listen", defaultListen, "load balancer address (port 0 = a free port)")
-	f.StringVar(&ff.mode, "mode", "terminate", "TLS at the load balancer: terminate, passthrough or reencrypt")
+	f.StringVar(&ff.mode, "mode", "terminate", "TLS at the load balancer: terminate, passthrough or reencrypt; l7-pooling demonstrates the L7 failure (never for production)")
 	f.StringVar(&ff.proxy, "proxy-protocol", "", "send PROXY v1 or v2 headers to the hosts, which trust the LB (default: off, as IIS)")
 	f.IntVar(&ff.kdcPort, "kdc-port", 0, "KDC port on 127.0.0.1 (0 = a free port)")
 	f.StringSliceVar(&ff.backends, "backend", []string{"server1", "server2"}, "backend host names (repeat or comma-separate)")

@@ -61,7 +61,7 @@ func (o *lbOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.file, "config", "", "YAML lb config file (flags given override it)")
 	f.StringSliceVar(&o.backends, "backend", nil, "backend ADDR or NAME=ADDR (repeat or comma-separate)")
 	f.StringVar(&cfg.Listen, "listen", "", "front-door address; port 0 = a free port (default 127.0.0.1:0)")
-	f.StringVar(&cfg.Mode, "mode", "", "terminate (default), passthrough or reencrypt")
+	f.StringVar(&cfg.Mode, "mode", "", "terminate (default), passthrough, reencrypt, or l7-pooling (demonstration of the L7 failure only, never for production)")
 	f.StringVar(&cfg.Balance, "balance", "", "roundrobin (default), leastconn or source (client-IP affinity)")
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header to backends: v1 or v2 (only to backends that read it)")
 	f.StringVar(&cfg.Engine, "engine", "", "passthrough relay: auto (default: epoll on Linux), epoll or goroutine")

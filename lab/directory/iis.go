@@ -47,6 +47,11 @@ type IISSettings struct {
 	// a TLS-terminating LB, Require refuses every browser's token
 	// (extended-protection-offload scenario).
 	ExtendedProtection backend.ExtendedProtection `yaml:"extendedProtection,omitempty" json:"extendedProtection,omitzero"`
+	// AuthPersistSingleRequest is windowsAuthentication/
+	// authPersistSingleRequest: every request must authenticate, no logon
+	// stays on the connection. false = IIS's default (l7-connection-pooling
+	// scenario: the hosts' cure for an L7 balancer that pools connections).
+	AuthPersistSingleRequest bool `yaml:"authPersistSingleRequest,omitempty" json:"authPersistSingleRequest,omitempty"`
 }
 
 // EPAOn reports whether extendedProtection looks at channel bindings.

@@ -17,6 +17,7 @@ const (
 	CauseNTLMFallback    = "ntlm-fallback"
 	CauseLargeToken      = "large-token"
 	CauseEPA             = "extended-protection-offload"
+	CauseL7Pooling       = "l7-connection-pooling"
 )
 
 // Finding is a catalogue entry: what it is and the administrator's fix.
@@ -53,6 +54,8 @@ var catalogue = map[string]Finding{
 		"raise the limits on every host: reg add HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /v MaxFieldLength /t REG_DWORD /d 65534 /f, the same for MaxRequestBytes, then restart http.sys (net stop http /y; net start w3svc) or reboot; or shrink the token: fewer groups (clean up nested memberships), resource SID compression, no SIDHistory"},
 	CauseEPA: {"Extended Protection (channel binding) behind a TLS-terminating load balancer: the hosts require channel bindings (tokenChecking Require), but the client bound its token to the certificate it saw, the load balancer's; the host's own channel (plain HTTP, or its own TLS) does not match: 401 on every host (EPA_CHANNEL_BINDING_MISMATCH, security 4625 0xC000035B)",
 		"on every host keep Require but check the SPN instead of the channel (service binding): appcmd set config /section:windowsAuthentication /extendedProtection.tokenChecking:Require /extendedProtection.flags:Proxy, with the site's SPNs in extendedProtection/spn (krbfarm iis HOST --tokenChecking Require --epaFlags Proxy --epaSpn HTTP/<fqdn>); or pass TLS through to the hosts; or tokenChecking None"},
+	CauseL7Pooling: {"L7 connection pooling: the load balancer proxies HTTP and reuses backend connections across clients, while IIS keeps a logon on the TCP connection (NTLM always, Kerberos with authPersistNonNTLM=True): a request without a token rides a connection another user logged on and is served as that user",
+		"put the farm back on L4: a TCP (Layer 4) virtual server, or no connection reuse on the HTTP one (F5: remove the OneConnect profile; NetScaler: httpProfile -conMultiplex DISABLED) (lab: krbfarm up --mode terminate); or make every request authenticate on every host: appcmd set config /section:windowsAuthentication /authPersistSingleRequest:true (lab: krbfarm iis HOST --authPersistSingleRequest=true), at the cost of a Kerberos exchange per request"},
 	CauseNTLMFallback: {"NTLM fallback: the site works, but over NTLM: Kerberos was not used (no service ticket), so no delegation and a DC round trip per connection",
 		"fix why Kerberos fails (the underlying cause below), then check klist shows HTTP/<fqdn> and the site reports Kerberos"},
 }

@@ -131,6 +131,7 @@ func Diagnose(ctx context.Context, l Lab, o Options) (*Report, error) {
 	if err := doc.checkLB(ctx, name, o); err != nil {
 		return nil, err
 	}
+	doc.checkPooling(ctx, name)
 	doc.checkReplay(ctx)
 	doc.verdict()
 	return doc.r, nil

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/krbfarm/krbfarm/lab/doctor"
@@ -46,12 +45,7 @@ func (sc *Scenario) Mend(ctx context.Context, l Lab, out io.Writer) error {
 // Verify sends n requests again, as Run's step 5, and reports whether
 // they all succeeded.
 func (sc *Scenario) Verify(ctx context.Context, l Lab, out io.Writer, n int) (bool, error) {
-	s, err := l.SampleAs(ctx, sc.User, sc.Target(l), n, sc.Browser)
-	if err != nil {
-		return false, err
-	}
-	fmt.Fprintf(out, "   %s\n", s)
-	return s.OK(), nil
+	return sc.verify(ctx, l, out, sc.Target(l), n)
 }
 
 // Commands are the Windows commands of the setup and of the fix, with the

@@ -27,6 +27,9 @@ type Lab interface {
 	SetIIS(ctx context.Context, host string, fn func(*directory.IISSettings)) error
 	SetClockOffset(ctx context.Context, host string, off time.Duration) error
 	AddUser(ctx context.Context, name, password string, groups int) error
+	// SetLBMode switches the load balancer between terminate (L4) and
+	// l7-pooling (an L7 proxy pooling backend connections across clients).
+	SetLBMode(ctx context.Context, mode string) error
 	// Health asks every host's /healthz and, when the LB runs in this
 	// process, waits (bounded) for its checks to agree.
 	Health(ctx context.Context) Health
@@ -59,6 +62,9 @@ type Scenario struct {
 	// Symptom, if set, replaces the usual LB sample (e.g. a replay).
 	// It is given the number of requests to send.
 	Symptom func(ctx context.Context, l Lab, out io.Writer, n int) (bool, error)
+	// Verifier, if set, replaces the usual LB sample of step 5 (Verify),
+	// as Symptom does step 2's; it reports whether the farm is cured.
+	Verifier func(ctx context.Context, l Lab, out io.Writer, n int) (bool, error)
 	// Browser: requests fall back to NTLM without a Kerberos ticket, as a
 	// browser's do (ntlm-fallback); otherwise they fail as kinit/curl's.
 	Browser bool
@@ -125,12 +131,10 @@ func (sc *Scenario) Run(ctx context.Context, l Lab, out io.Writer, requests int)
 		return res, err
 	}
 	fmt.Fprintf(out, "\n5. Verify\n")
-	s, err := l.SampleAs(ctx, sc.User, name, requests, sc.Browser)
-	if err != nil {
+	if res.Cured, err = sc.verify(ctx, l, out, name, requests); err != nil {
 		return res, err
 	}
-	res.Cured = s.OK()
-	fmt.Fprintf(out, "   %s\n\n", s)
+	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Result: %s\n", sc.resultLine(res))
 	return res, nil
 }
@@ -170,6 +174,20 @@ func (sc *Scenario) symptom(ctx context.Context, l Lab, out io.Writer, name stri
 		return s.OK(), nil // healthy: the "symptom" is that all is well
 	}
 	return !s.OK(), nil
+}
+
+// verify is step 5: the scenario's own check, or n requests as its user
+// that must all succeed.
+func (sc *Scenario) verify(ctx context.Context, l Lab, out io.Writer, name string, n int) (bool, error) {
+	if sc.Verifier != nil {
+		return sc.Verifier(ctx, l, out, n)
+	}
+	s, err := l.SampleAs(ctx, sc.User, name, n, sc.Browser)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(out, "   %s\n", s)
+	return s.OK(), nil
 }
 
 func runSteps(ctx context.Context, l Lab, out io.Writer, steps []Step) error {

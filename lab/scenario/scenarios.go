@@ -70,6 +70,7 @@ func All() []*Scenario {
 			Setup: []Step{epa("<h1>", backend.ExtendedProtection{TokenChecking: backend.TokenCheckingRequire}),
 				epa("<h2>", backend.ExtendedProtection{TokenChecking: backend.TokenCheckingRequire})},
 			Fix: []Step{epa("<h1>", epaProxy), epa("<h2>", epaProxy)}},
+		l7Pooling(),
 	}
 }
 
