@@ -96,7 +96,10 @@ func TestGPOScope(t *testing.T) {
 		s1, s2 bool
 	}{
 		{"fresh: local policy", func() error { return nil }, true, true},
-		{"baseline linked to the servers' OU, no gpupdate yet", func() error { _, err := d.LinkGPO(GPOBaseline, "OU=Web Servers,DC=krbfarm,DC=localhost", 0); return err }, true, true},
+		{"baseline linked to the servers' OU, no gpupdate yet", func() error {
+			_, err := d.LinkGPO(GPOBaseline, "OU=Web Servers,DC=krbfarm,DC=localhost", 0)
+			return err
+		}, true, true},
 		{"server2 runs gpupdate", gpupdate(d, "server2"), true, false},
 		{"app pool GPO linked to svc-web's OU", func() error { _, err := d.LinkGPO(GPOAppPool, "Service Accounts", 0); return err }, true, false},
 		{"gpupdate on both: still only the baseline applies", gpupdate(d, "server1", "server2"), false, false},
