@@ -44,6 +44,13 @@ type AppliedPolicy struct {
 	BatchLogon []string `json:"batch_logon,omitempty"` // the winner's list
 }
 
+// GPUpdateResult is what one gpupdate applied on a host.
+type GPUpdateResult struct {
+	Policy     AppliedPolicy
+	BatchRight bool   // the pool identity holds "Log on as a batch job" now
+	Why        string // the policy that decided it
+}
+
 // defaultGPOs are the GPOs a fresh domain holds, none linked.
 func defaultGPOs(service string) []*GPO {
 	return []*GPO{
@@ -230,7 +237,7 @@ func (d *Directory) BatchRight(h *HostSite) (bool, string) {
 	if d.granted(p.BatchLogon, pool) {
 		return true, fmt.Sprintf("GPO %q (linked to %s) grants \"Log on as a batch job\" to %s", p.Winner, p.OU, list)
 	}
-	return false, fmt.Sprintf("at its last gpupdate GPO %q (linked to %s, the OU of %s) set \"Log on as a batch job\" to %s only: not %s",
+	return false, fmt.Sprintf("GPO %q (linked to %s, the OU of %s) sets \"Log on as a batch job\" to %s only: not %s",
 		p.Winner, p.OU, h.Machine, list, d.qualifiedName(pool))
 }
 

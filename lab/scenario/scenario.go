@@ -27,6 +27,11 @@ type Lab interface {
 	SetIIS(ctx context.Context, host string, fn func(*directory.IISSettings)) error
 	SetClockOffset(ctx context.Context, host string, off time.Duration) error
 	AddUser(ctx context.Context, name, password string, groups int) error
+	AddGMSA(ctx context.Context, name string, hosts []string) (*directory.Account, error)
+	Rotate(ctx context.Context, account string) (*directory.Account, []directory.KeyState, error)
+	LinkGPO(ctx context.Context, gpo, ou string, order int) (string, error)
+	UnlinkGPO(ctx context.Context, gpo, ou string) (string, error)
+	GPUpdate(ctx context.Context, host string) (directory.GPUpdateResult, error)
 	// Health asks every host's /healthz and, when the LB runs in this
 	// process, waits (bounded) for its checks to agree.
 	Health(ctx context.Context) Health
