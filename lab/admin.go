@@ -221,7 +221,7 @@ func (a *Admin) applyHost(d *directory.Directory, hs *directory.HostSite, h host
 	if err := writeHostNTLMUsers(d, h); err != nil {
 		return fmt.Errorf("host %s ntlm_users: %w", h.name, err)
 	}
-	if err := writeHostSettings(h.config, hs); err != nil {
+	if err := writeHostSettings(h.config, d, hs); err != nil {
 		return fmt.Errorf("host %s config: %w", h.name, err)
 	}
 	if h.pid == 0 {
@@ -231,18 +231,19 @@ func (a *Admin) applyHost(d *directory.Directory, hs *directory.HostSite, h host
 }
 
 // writeHostSettings updates what a reload picks up in a host's
-// backend.yaml: clock_offset, batchLogonRight, the header limits and
-// extendedProtection.
-func writeHostSettings(path string, hs *directory.HostSite) error {
+// backend.yaml: clock_offset, batchLogonRight (as the host's policy makes
+// it, see Directory.BatchRight), the header limits and extendedProtection.
+func writeHostSettings(path string, d *directory.Directory, hs *directory.HostSite) error {
 	cfg, err := backend.LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	right := hs.IIS.BatchLogonRight
-	if right != nil && *right {
-		right = nil // the default
+	ok, _ := d.BatchRight(hs)
+	var right *bool // nil: the default, granted
+	if !ok {
+		right = directory.Bool(false)
 	}
-	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == hs.IIS.BatchRight() &&
+	same := (cfg.BatchLogonRight == nil || *cfg.BatchLogonRight) == ok &&
 		cfg.MaxFieldLength == hs.IIS.MaxFieldLength && cfg.MaxRequestBytes == hs.IIS.MaxRequestBytes &&
 		reflect.DeepEqual(cfg.ExtendedProtection, hs.IIS.ExtendedProtection) &&
 		cfg.AuthPersistSingleRequest == hs.IIS.AuthPersistSingleRequest

@@ -87,11 +87,10 @@ func (a *Admin) SetIIS(ctx context.Context, host string, fn func(*directory.IISS
 		if err := h.IIS.ExtendedProtection.Validate(); err != nil {
 			return fmt.Errorf("host %s: %w", host, err)
 		}
-		name := h.IIS.PoolAccount(d.Service, h.Machine)
-		acct := d.Account(name)
-		if acct == nil {
-			return &directory.NoAccountError{Name: name}
+		if err := d.CheckPoolIdentity(h); err != nil {
+			return err
 		}
+		acct := d.Account(h.IIS.PoolAccount(d.Service, h.Machine))
 		if _, ok := h.Creds[acct.Name]; !ok {
 			h.Creds[acct.Name] = directory.Cred{Password: acct.Password, KVNO: acct.KVNO}
 		}

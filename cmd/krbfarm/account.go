@@ -53,7 +53,7 @@ func refusedInput(err error, fields map[string]string) error {
 
 func newAccountCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "List accounts and reset passwords in a running farm's directory"}
-	cmd.AddCommand(newAccountListCmd(), newAccountAddCmd(), newResetPasswordCmd())
+	cmd.AddCommand(newAccountListCmd(), newAccountAddCmd(), newResetPasswordCmd(), newRotateCmd(), newMoveCmd())
 	return cmd
 }
 

@@ -65,20 +65,31 @@ func newAccountAddCmd() *cobra.Command {
 		sf       stateFlags
 		password string
 		groups   int
+		gmsa     bool
+		hosts    []string
 	)
 	cmd := &cobra.Command{
-		Use:   "add USER",
+		Use:   "add USER | add NAME$ --gmsa --hosts HOST,...",
 		Short: "Add a user account, a member of N security groups, like New-ADUser and Add-ADGroupMember",
 		Long: `add creates USER in the farm's realm and directory. With --groups N the
 user's service tickets carry N group SIDs, as a Windows PAC does (about 32
 bytes each): 600 groups make a Negotiate header over http.sys's 16384-byte
-MaxFieldLength. Log in with 'krbfarm kinit USER' for curl and browsers.`,
-		Example: `  krbfarm account add --state DIR bob --groups 600`,
-		Args:    cobra.ExactArgs(1),
+MaxFieldLength. Log in with 'krbfarm kinit USER' for curl and browsers.
+
+With --gmsa it creates a group managed service account instead, as
+New-ADServiceAccount NAME -PrincipalsAllowedToRetrieveManagedPassword: the
+hosts named in --hosts fetch its password themselves, so when it is rotated
+('krbfarm account rotate NAME') their keytabs follow without a push.`,
+		Example: `  krbfarm account add --state DIR bob --groups 600
+  krbfarm account add --state DIR 'gmsa-web$' --gmsa --hosts server1,server2`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := sf.admin()
 			if err != nil {
 				return err
+			}
+			if gmsa {
+				return addGMSA(cmd, a, args[0], hosts)
 			}
 			if groups < 0 {
 				return fmt.Errorf("--groups %d: want 0 or more", groups)
@@ -96,6 +107,8 @@ MaxFieldLength. Log in with 'krbfarm kinit USER' for curl and browsers.`,
 	sf.register(cmd)
 	cmd.Flags().StringVar(&password, "password", "", "the user's password (default USER-password; lab realms are throwaway)")
 	cmd.Flags().IntVar(&groups, "groups", 0, "security groups the user is a member of (their SIDs go in the user's tickets)")
+	cmd.Flags().BoolVar(&gmsa, "gmsa", false, "a group managed service account (name ends with $) rather than a user")
+	cmd.Flags().StringSliceVar(&hosts, "hosts", nil, "with --gmsa: the hosts allowed to retrieve its password (PrincipalsAllowedToRetrieveManagedPassword)")
 	return cmd
 }
 

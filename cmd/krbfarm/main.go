@@ -39,7 +39,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newBackendCmd(), newLBCmd())
 	root.AddCommand(newSetspnCmd(), newAccountCmd(), newKtpassCmd(), newKeytabCmd(), newIISCmd(), newDoctorCmd(), newScenarioCmd(), newKinitCmd())
-	root.AddCommand(newEventsCmd(), newWaitCmd(), newDashboardCmd())
+	root.AddCommand(newEventsCmd(), newWaitCmd(), newDashboardCmd(), newGPOCmd(), newGPUpdateCmd())
 	return root
 }
 

@@ -35,7 +35,7 @@ var DefaultEnctypes = []string{"aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-
 // holds it: a password, a key version and the SPNs registered on it.
 type Account struct {
 	Name     string   `json:"name"` // sAMAccountName: alice, svc-web, SERVER1$
-	Kind     string   `json:"kind"` // user, service or machine
+	Kind     string   `json:"kind"` // user, service, machine or gmsa
 	Password string   `json:"password"`
 	KVNO     int      `json:"kvno"`     // msDS-KeyVersionNumber; a password reset adds 1
 	Enctypes []string `json:"enctypes"` // the keys it has, MIT names
@@ -43,6 +43,12 @@ type Account struct {
 	// Groups is how many security groups a user is in (memberOf, nested
 	// included); its service tickets carry their SIDs. 0 = a few.
 	Groups int `json:"groups,omitempty"`
+	// OU is where the account sits, e.g. "OU=Service Accounts" (the
+	// domain's DN left off); "" = its kind's default (see OUOf).
+	OU string `json:"ou,omitempty"`
+	// AllowedHosts is a gMSA's PrincipalsAllowedToRetrieveManagedPassword:
+	// the computer accounts (SERVER1$) that fetch its password themselves.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 }
 
 // Directory is the lab's model of the domain the KDC serves, with each
@@ -54,6 +60,11 @@ type Directory struct {
 	Service  string      `json:"service_account"`
 	Accounts []*Account  `json:"accounts"`
 	Hosts    []*HostSite `json:"hosts"`
+	// GPOs are the group policy objects granting "Log on as a batch job";
+	// Links maps each OU to the GPOs linked to it, by precedence (link
+	// order 1 first). See gpo.go.
+	GPOs  []*GPO              `json:"gpos,omitempty"`
+	Links map[string][]string `json:"gpo_links,omitempty"`
 }
 
 // HostSite is what one IIS host knows and how it is set up.
@@ -69,6 +80,10 @@ type HostSite struct {
 	// KeytabEnctypes, if set, limits the enctypes written to the host's
 	// keytab (e.g. an RC4-only keytab made with ktpass -crypto RC4-HMAC-NT).
 	KeytabEnctypes []string `json:"keytab_enctypes,omitempty"`
+	// Policy is the group policy the host applied at its last gpupdate;
+	// nil = none yet (its local policy: IIS_IUSRS, so every pool, holds
+	// "Log on as a batch job").
+	Policy *AppliedPolicy `json:"policy,omitempty"`
 }
 
 // Cred is a password and the kvno it produced.
@@ -105,7 +120,8 @@ type SeedHost struct {
 // service account holding the SPN, and one machine account per host with
 // its default HOST/ SPNs (and a random password).
 func New(s Seed) *Directory {
-	d := &Directory{Realm: s.Realm, NetBIOS: strings.SplitN(s.Realm, ".", 2)[0], Service: s.ServiceAccount}
+	d := &Directory{Realm: s.Realm, NetBIOS: strings.SplitN(s.Realm, ".", 2)[0], Service: s.ServiceAccount,
+		GPOs: defaultGPOs(s.ServiceAccount)}
 	for _, u := range s.Users {
 		d.Accounts = append(d.Accounts, &Account{Name: u.Name, Kind: KindUser, Password: u.Password, KVNO: 1, Enctypes: DefaultEnctypes})
 	}
@@ -314,8 +330,12 @@ func (d *Directory) Validate() error {
 	for i, a := range d.Accounts {
 		at := fmt.Sprintf("accounts[%d]", i)
 		kind := a.Kind
-		if kind != KindUser && kind != KindService && kind != KindMachine {
-			errs = append(errs, fmt.Errorf("%s.kind %q: use %s, %s or %s", at, a.Kind, KindUser, KindService, KindMachine))
+		switch kind {
+		case KindUser, KindService, KindMachine:
+		case KindGMSA:
+			kind = KindMachine // named as a computer account: gmsa-web$
+		default:
+			errs = append(errs, fmt.Errorf("%s.kind %q: use %s, %s, %s or %s", at, a.Kind, KindUser, KindService, KindMachine, KindGMSA))
 			kind = KindUser
 		}
 		errs = append(errs, kdc.CheckAccountName(at+".name", a.Name, kind), kdc.CheckPassword(at+".password", a.Password))
@@ -336,7 +356,7 @@ func (d *Directory) Validate() error {
 			errs = append(errs, kdc.CheckSPN(fmt.Sprintf("%s.spns[%d]", at, j), spn))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, d.validateGPOs())...)
 }
 
 // directoryPath is where a state dir keeps its directory.

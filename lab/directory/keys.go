@@ -228,13 +228,7 @@ func HostKeytab(d *Directory, h *HostSite) (*keytab.Keytab, *Account, error) {
 	if a == nil {
 		return nil, nil, &NoAccountError{Name: name}
 	}
-	c, ok := h.Creds[a.Name]
-	if a.Kind == KindMachine && a.Name == h.Machine || !ok {
-		// A machine keeps its own password current; an identity typed into
-		// the pool settings is current when typed.
-		c = Cred{Password: a.Password, KVNO: a.KVNO}
-		h.Creds[a.Name] = c
-	}
+	c := heldCred(h, a)
 	es := a.Enctypes
 	if len(h.KeytabEnctypes) > 0 {
 		es = h.KeytabEnctypes

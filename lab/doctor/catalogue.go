@@ -18,6 +18,8 @@ const (
 	CauseLargeToken      = "large-token"
 	CauseEPA             = "extended-protection-offload"
 	CauseL7Pooling       = "l7-connection-pooling"
+	CauseRotation        = "gmsa-rotation"
+	CauseGPOScope        = "gpo-scope"
 )
 
 // Finding is a catalogue entry: what it is and the administrator's fix.
@@ -41,7 +43,9 @@ var catalogue = map[string]Finding{
 	CauseWrongAccount: {"a host decrypts with another account's key than the SPN holder's: KRB_AP_ERR_MODIFIED there",
 		"run the pool as the SPN holder and set useAppPoolCredentials=True"},
 	CauseStaleKeytab: {"stale keytab: the shared account's password (kvno) changed, a host still has the old key: KRB_AP_ERR_BADKEYVER there",
-		"give every host the current keytab (ktpass, then copy; krbfarm keytab push HOST)"},
+		"give every host the current keytab (ktpass, then copy; krbfarm keytab push HOST); for good, run the pools as a gMSA, whose hosts fetch each new key themselves"},
+	CauseRotation: {"password rotation of a plain shared account: the KDC issues tickets under the new key (kvno+1), but every host still decrypts with the keytab it was given before: KRB_AP_ERR_BADKEYVER on all of them, until someone copies a new keytab everywhere, at every rotation",
+		"now: push the current keytab to every host (krbfarm keytab push HOST); for good: a group managed service account, New-ADServiceAccount gmsa-web -PrincipalsAllowedToRetrieveManagedPassword SERVER1$,SERVER2$ (krbfarm account add gmsa-web$ --gmsa --hosts server1,server2), the SPN moved to it (setspn -D, setspn -S), the pools run as it (Install-ADServiceAccount, identity <DOMAIN>\\gmsa-web$): the domain rotates its password every 30 days and the hosts fetch the new key themselves"},
 	CauseEnctype: {"enctype mismatch: a host keytab lacks the enctype the KDC chose (e.g. RC4-only keytab, AES ticket): KRB_AP_ERR_NOKEY there",
 		"AES keys on the account (msDS-SupportedEncryptionTypes 0x18) and a new AES keytab on the host"},
 	CauseClockSkew: {"clock skew: a host's clock is off by more than 5 minutes: KRB_AP_ERR_SKEW there",
@@ -50,6 +54,8 @@ var catalogue = map[string]Finding{
 		"no setting cures it: TLS end to end so tokens cannot be captured, channel binding (Extended Protection), or a shared replay cache"},
 	CauseNoBatchRight: {"no batch logon right: the app pool identity lacks \"Log on as a batch job\" (SeBatchLogonRight), WAS stops the pool (event 5021, security 4625 0xC000015B) and that host answers 503 to everyone",
 		"grant \"Log on as a batch job\" to the pool identity by GPO (or take it out of \"Deny log on as a batch job\"), gpupdate /force on the host, start the app pool"},
+	CauseGPOScope: {"GPO scope: \"Log on as a batch job\" is a computer setting, applied by the computers in the OUs a GPO is linked to; the GPO granting it to the pool identity is linked to another OU (the service account's), so after gpupdate the servers apply only the GPO that wins in theirs, without the pool identity: WAS stops the pool (event 5021) and the host answers 503",
+		"link the GPO that grants the right to the servers' OU, above the one that wins there: New-GPLink -Name \"IIS App Pool Logon\" -Target \"OU=Web Servers,DC=...\" -Order 1 (krbfarm gpo link \"IIS App Pool Logon\" \"OU=Web Servers\" --order 1), then gpupdate /force on each host (krbfarm gpupdate HOST); or add the pool identity to the winning GPO's list"},
 	CauseLargeToken: {"large token: the user is in so many groups that the Kerberos ticket (the group SIDs in its PAC) makes the Authorization header longer than http.sys allows (MaxFieldLength / MaxRequestBytes, 16384 bytes by default): HTTP 400 \"Request Header Too Long\" on every host, before any authentication",
 		"raise the limits on every host: reg add HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters /v MaxFieldLength /t REG_DWORD /d 65534 /f, the same for MaxRequestBytes, then restart http.sys (net stop http /y; net start w3svc) or reboot; or shrink the token: fewer groups (clean up nested memberships), resource SID compression, no SIDHistory"},
 	CauseEPA: {"Extended Protection (channel binding) behind a TLS-terminating load balancer: the hosts require channel bindings (tokenChecking Require), but the client bound its token to the certificate it saw, the load balancer's; the host's own channel (plain HTTP, or its own TLS) does not match: 401 on every host (EPA_CHANNEL_BINDING_MISMATCH, security 4625 0xC000035B)",

@@ -127,6 +127,7 @@ func Diagnose(ctx context.Context, l Lab, o Options) (*Report, error) {
 	for _, h := range d.Hosts {
 		doc.checkHost(ctx, h)
 	}
+	doc.checkRotation()
 	doc.checkProviders(ctx, name)
 	if err := doc.checkLB(ctx, name, o); err != nil {
 		return nil, err
@@ -236,20 +237,6 @@ func (doc *doctor) checkHost(ctx context.Context, h *directory.HostSite) {
 		doc.checkKeytab(h)
 		doc.checkDirect(ctx, h)
 	}
-}
-
-// checkPool is the app pool's state and the WAS event behind it (5021):
-// without the batch logon right the pool is stopped and the host answers 503.
-func (doc *doctor) checkPool(h *directory.HostSite) {
-	if h.IIS.BatchRight() {
-		doc.add(Pass, h.Name+" app pool", "started: its identity holds \"Log on as a batch job\"", "")
-		return
-	}
-	detail := "stopped: its identity lacks \"Log on as a batch job\" (SeBatchLogonRight)"
-	if e := lastEvent(doc.host(h.Name).Events, backend.EventPoolIdentity); e != "" {
-		detail += "; event 5021: " + e
-	}
-	doc.add(Fail, h.Name+" app pool", detail, CauseNoBatchRight)
 }
 
 // wrongAccountCause names why host h decrypts with the wrong account.

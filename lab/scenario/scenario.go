@@ -30,6 +30,11 @@ type Lab interface {
 	// SetLBMode switches the load balancer between terminate (L4) and
 	// l7-pooling (an L7 proxy pooling backend connections across clients).
 	SetLBMode(ctx context.Context, mode string) error
+	AddGMSA(ctx context.Context, name string, hosts []string) (*directory.Account, error)
+	Rotate(ctx context.Context, account string) (*directory.Account, []directory.KeyState, error)
+	LinkGPO(ctx context.Context, gpo, ou string, order int) (string, error)
+	UnlinkGPO(ctx context.Context, gpo, ou string) (string, error)
+	GPUpdate(ctx context.Context, host string) (directory.GPUpdateResult, error)
 	// Health asks every host's /healthz and, when the LB runs in this
 	// process, waits (bounded) for its checks to agree.
 	Health(ctx context.Context) Health

@@ -13,9 +13,10 @@ import (
 
 // Scenarios lists the catalogue's scenarios. Texts use placeholders filled
 // in from the farm: <fqdn>, <DOMAIN>, <h1>/<h2> (the first two hosts),
-// <M1>/<M2> (their machine accounts), <svc> (the shared account).
+// <M1>/<M2> (their machine accounts), <svc> (the shared account), <DC>
+// (the domain's DN, DC=krbfarm,DC=localhost).
 func All() []*Scenario {
-	return []*Scenario{
+	all := []*Scenario{
 		{Name: "healthy", Title: "the recommended farm",
 			Story: "One FQDN, one shared account <DOMAIN>\\<svc> holding HTTP/<fqdn>, every app pool running as it with useAppPoolCredentials=True: every host decrypts every ticket."},
 		{Name: "spn-on-machine-accounts", Cause: doctor.CauseSPNOnMachines, Title: "the SPN registered on the machine accounts",
@@ -72,6 +73,7 @@ func All() []*Scenario {
 			Fix: []Step{epa("<h1>", epaProxy), epa("<h2>", epaProxy)}},
 		l7Pooling(),
 	}
+	return append(all, policyScenarios()...)
 }
 
 // epaProxy is http.sys's setting for a host behind a TLS-terminating proxy:
@@ -115,7 +117,8 @@ func fill(s string, l Lab) string {
 	}
 	_, dom, _ := strings.Cut(l.SiteName(), ".")
 	netbios, _, _ := strings.Cut(l.RealmName(), ".")
-	return strings.NewReplacer("<fqdn>", l.SiteName(), "<domain>", dom, "<alias>", aliasName(l), "<DOMAIN>", netbios, "<REALM>", l.RealmName(),
+	dc := "DC=" + strings.ReplaceAll(dom, ".", ",DC=")
+	return strings.NewReplacer("<fqdn>", l.SiteName(), "<domain>", dom, "<DC>", dc, "<alias>", aliasName(l), "<DOMAIN>", netbios, "<REALM>", l.RealmName(),
 		"<svc>", l.ServiceAccount(), "<h1>", hosts[0], "<h2>", hosts[1], "<M1>", directory.MachineAccount(hosts[0]), "<M2>", directory.MachineAccount(hosts[1])).Replace(s)
 }
 
