@@ -61,7 +61,8 @@ func (f *Farm) Admin() *Admin {
 }
 
 // OpenAdmin returns an Admin for the farm running in stateDir, found by
-// its farm.json. krbPath is where to find kadmin.local ("" = default).
+// its farm.json. krbPath is where to find kadmin.local ("" = default), as
+// Config.KrbPath (krb_path) says.
 func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	in, err := ReadInfo(stateDir)
 	if err != nil {
@@ -69,7 +70,7 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	}
 	var t *kdc.Tools
 	if !in.ExternalKDC { // no kadmin.local is run on a KDC of the user's
-		if t, err = kdc.FindTools(krbPath, false); err != nil {
+		if t, err = findTools(krbPath); err != nil {
 			return nil, err
 		}
 	}

@@ -92,7 +92,7 @@ func (f *Farm) startHosts(ctx context.Context, _ *kdc.Tools) error {
 	if err != nil {
 		return err
 	}
-	hostTLS := f.Config.LB.Mode != "terminate" // passthrough, reencrypt
+	hostTLS := f.Config.LB.Mode != lb.ModeTerminate // passthrough, reencrypt
 	errc := make(chan error, len(f.Config.Backends))
 	for _, b := range f.Config.Backends {
 		h := newHost(f.Dir, b.Name, exe)
@@ -186,7 +186,7 @@ func (f *Farm) startLB(ctx context.Context, _ *kdc.Tools) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Flag: "--listen", Err: err}
+		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Field: "lb.listen", Free: "127.0.0.1:0", Err: err}
 	}
 	admin, err := net.Listen("tcp", "127.0.0.1:0") // loopback only: /status shows the farm's layout
 	if err != nil {
