@@ -43,10 +43,13 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			}
 			overlay(cmd.Flags(), "kdc", &cfg.KDC, ownKDC)
 			overlay(cmd.Flags(), "keytab", &cfg.Keytab, keytab)
+			if err := ff.check(cmd, &cfg); err != nil {
+				return err
+			}
 			if scenario != "" && cfg.KDC != "" { // scenarios change accounts and keys
 				return &exitError{code: 2, err: fmt.Errorf("--scenario: %w", &lab.NoKadminError{KDC: cfg.KDC, Realm: cfg.Realm})}
 			}
-			return runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready, dash: df})
+			return ff.explain(cmd, runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready, dash: df}))
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)
