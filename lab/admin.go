@@ -64,9 +64,10 @@ func (f *Farm) Admin() *Admin {
 }
 
 // OpenAdmin returns an Admin for the farm running in stateDir, found by
-// its farm.json. krbPath is where to find kadmin.local ("" = default). For
-// a farm on a KDC administered through kadmind (Info.Kadmin) the admin
-// password is read from $KRBFARM_ADMIN_PASSWORD (AdminPasswordEnv).
+// its farm.json. krbPath is where to find kadmin.local ("" = default), as
+// Config.KrbPath (krb_path) says. For a farm on a KDC administered through
+// kadmind (Info.Kadmin) the admin password is read from
+// $KRBFARM_ADMIN_PASSWORD (AdminPasswordEnv).
 func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	in, err := ReadInfo(stateDir)
 	if err != nil {
@@ -74,7 +75,7 @@ func OpenAdmin(stateDir, krbPath string) (*Admin, error) {
 	}
 	var t *kdc.Tools
 	if !in.ExternalKDC { // no kadmin.local is run on a KDC of the user's
-		if t, err = kdc.FindTools(krbPath, false); err != nil {
+		if t, err = findTools(krbPath); err != nil {
 			return nil, err
 		}
 	}

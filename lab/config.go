@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"cmp"
+
+	"github.com/krbfarm/krbfarm/internal/config"
 	"github.com/krbfarm/krbfarm/lab/directory"
 	"github.com/krbfarm/krbfarm/lab/kdc"
 	"github.com/krbfarm/krbfarm/lb"
-	"gopkg.in/yaml.v3"
 )
 
 // Config describes a farm. The zero value is a working farm: realm
@@ -97,8 +98,9 @@ type BackendConfig struct {
 type LBConfig struct {
 	// Listen is the front door's address. "" = 127.0.0.1:0 (a free port).
 	Listen string `yaml:"listen"`
-	// Mode is "terminate" (TLS ends at the LB; the default),
-	// "passthrough" (the backends serve TLS themselves) or "reencrypt" (TLS
+	// Mode is lb.ModeTerminate (TLS ends at the LB; the default),
+	// lb.ModePassthrough (the backends serve TLS themselves) or
+	// lb.ModeReencrypt (TLS
 	// ends at the LB, which opens a new TLS connection to each backend and
 	// verifies the backend's lab-CA certificate, like an F5 "SSL bridging").
 	// "l7-pooling" (TLS ends at the LB, an HTTP proxy pools backend
@@ -132,26 +134,30 @@ const (
 	DefaultListen         = "127.0.0.1:8443"
 )
 
-// LoadConfig reads a farm's YAML configuration; unknown keys are errors.
+// LoadConfig reads a farm's YAML configuration strictly (see
+// DecodeConfig) and validates it.
 func LoadConfig(path string) (Config, error) {
-	var c Config
 	f, err := os.Open(path)
 	if err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	if c, err = decodeConfig(f); err != nil {
+	c, err := DecodeConfig(f)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// decodeConfig reads one YAML document; unknown keys are errors.
-func decodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig reads one YAML document; an unknown key is an error naming
+// the key and its line. It does not validate: callers that lay flags over
+// the file validate the result (Start does).
+func DecodeConfig(r io.Reader) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	err := dec.Decode(&c)
+	err := config.Decode(r, &c)
 	return c, err
 }
 
@@ -173,35 +179,55 @@ func (c Config) withDefaults() Config {
 		c.Backends = []BackendConfig{{Name: "server1"}, {Name: "server2"}}
 	}
 	c.LB.Listen = cmp.Or(c.LB.Listen, "127.0.0.1:0")
-	c.LB.Mode = cmp.Or(c.LB.Mode, "terminate")
+	c.LB.Mode = cmp.Or(c.LB.Mode, lb.ModeTerminate)
 	if c.LB.Health == "" {
 		c.LB.Health = "http"
-		if c.LB.Mode == "passthrough" {
+		if c.LB.Mode == lb.ModePassthrough {
 			c.LB.Health = "tcp" // the hosts speak TLS, which the HTTP check does not
 		}
 	}
 	return c
 }
 
-// Validate says which fields are wrong and how to fix them, all at once.
-// Every name that reaches the KDC is checked against AD's and MIT's rules
-// (names.go); passwords may hold any printable character.
+// Validate says which fields are wrong and how to fix them, all at once:
+// each error a *config.FieldError naming the field's YAML path, joined.
+// A zero field means its default, as in Start. Every name that reaches the
+// KDC is checked against AD's and MIT's rules (names.go); passwords may
+// hold any printable character.
 func (c *Config) Validate() error {
+	d := c.withDefaults()
+	return d.validate()
+}
+
+func (c *Config) validate() error {
 	errs := []error{
-		kdc.CheckRealm("realm", c.Realm),
-		kdc.CheckFQDN("fqdn", c.FQDN),
-		kdc.CheckAccountName("service_account", c.ServiceAccount, directory.KindService),
+		fieldError(kdc.CheckRealm("realm", c.Realm)),
+		fieldError(kdc.CheckFQDN("fqdn", c.FQDN)),
+		fieldError(kdc.CheckAccountName("service_account", c.ServiceAccount, directory.KindService)),
 		validateUsers(c.Users, c.ServiceAccount),
 		validateBackends(c.Backends),
 		c.LB.validate(),
 	}
 	if c.ServicePassword != "" {
-		errs = append(errs, kdc.CheckPassword("service_password", c.ServicePassword))
+		errs = append(errs, fieldError(kdc.CheckPassword("service_password", c.ServicePassword)))
 	}
 	if c.KDCPort < 0 || c.KDCPort > 65535 {
-		errs = append(errs, fmt.Errorf("kdc_port %d: use 1-65535, or 0 for a free port", c.KDCPort))
+		errs = append(errs, config.Errorf("kdc_port", "%d: use 1-65535, or 0 for a free port", c.KDCPort))
 	}
 	return errors.Join(append(errs, c.validateExternalKDC())...)
+}
+
+// fieldError turns a kdc check's *kdc.NameError, which names its field,
+// into a *config.FieldError at that path, so that cmd can name the flag
+// that set it; the NameError stays in the chain for errors.As.
+func fieldError(err error) error {
+	var ne *kdc.NameError
+	if !errors.As(err, &ne) || ne.Field == "" {
+		return err
+	}
+	rule := *ne
+	rule.Field = ""
+	return &config.FieldError{Path: ne.Field, Err: &rule}
 }
 
 // validateExternalKDC checks kdc and keytab, which go together.
@@ -209,7 +235,7 @@ func (c *Config) validateExternalKDC() error {
 	var errs []error
 	if c.KDC == "" {
 		if c.Keytab != "" {
-			errs = append(errs, fmt.Errorf("keytab %q: only with kdc (a KDC you run); the lab's own KDC makes its keytabs", c.Keytab))
+			errs = append(errs, config.Errorf("keytab", "%q: only with kdc (a KDC you run); the lab's own KDC makes its keytabs", c.Keytab))
 		}
 		if c.Kadmin != "" || c.Admin != "" {
 			errs = append(errs, fmt.Errorf("kadmin %q, admin %q: only with kdc (a KDC you run); the lab's own KDC needs neither", c.Kadmin, c.Admin))
@@ -220,18 +246,20 @@ func (c *Config) validateExternalKDC() error {
 		errs = append(errs, fmt.Errorf("admin %q: only with kadmin, the host:port of your kadmind", c.Admin))
 	}
 	if host, port, err := net.SplitHostPort(c.KDC); err != nil || host == "" || port == "" {
-		errs = append(errs, fmt.Errorf("kdc %q: use host:port, e.g. 127.0.0.1:88", c.KDC))
+		errs = append(errs, config.Errorf("kdc", "%q: use host:port, e.g. 127.0.0.1:88", c.KDC))
 	}
 	switch {
 	case c.Kadmin != "" && c.Keytab != "":
-		errs = append(errs, fmt.Errorf("keytab %q: not with kadmin: krbfarm makes %s and its keys in your KDC itself; leave keytab out", c.Keytab, c.SPN()))
+		errs = append(errs, config.Errorf("keytab", "%q: not with kadmin: krbfarm makes %s and its keys in your KDC itself; leave keytab out", c.Keytab, c.SPN()))
 	case c.Kadmin != "":
-		errs = append(errs, c.remoteKadmin("").Check(c.Realm))
+		if err := c.remoteKadmin("").Check(c.Realm); err != nil {
+			errs = append(errs, err)
+		}
 	case c.Keytab == "":
-		errs = append(errs, fmt.Errorf("keytab: required with kdc (or give kadmin and admin): export the keys of %s from your KDC (kadmin ktadd -k FILE %s)", c.SPN(), c.SPN()))
+		errs = append(errs, config.Errorf("keytab", "required with kdc (or give kadmin and admin): export the keys of %s from your KDC (kadmin ktadd -k FILE %s)", c.SPN(), c.SPN()))
 	}
 	if c.KDCPort != 0 {
-		errs = append(errs, fmt.Errorf("kdc_port %d: the lab runs no KDC with kdc %s; leave it 0", c.KDCPort, c.KDC))
+		errs = append(errs, config.Errorf("kdc_port", "%d: the lab runs no KDC with kdc %s; leave it 0", c.KDCPort, c.KDC))
 	}
 	return errors.Join(errs...)
 }
@@ -253,26 +281,34 @@ func (c *Config) remoteKadmin(path string) *kdc.RemoteKadmin {
 func (l *LBConfig) validate() error {
 	var errs []error
 	switch {
-	case l.Mode != "terminate" && l.Mode != "passthrough" && l.Mode != "reencrypt" && l.Mode != lb.ModeL7Pool:
-		errs = append(errs, fmt.Errorf("lb.mode %q: use terminate, passthrough or reencrypt (or %s, to demonstrate the L7 failure)", l.Mode, lb.ModeL7Pool))
+	case !lb.ValidMode(l.Mode):
+		errs = append(errs, config.Errorf("lb.mode", "%q: use %s", l.Mode, orList(lb.Modes())))
+	case l.Health == "http" && l.Mode == lb.ModePassthrough:
+		errs = append(errs, config.Errorf("lb.health", "http: in %s the hosts speak TLS, which the LB's HTTP check does not: use tcp, or lb.mode %s", lb.ModePassthrough, lb.ModeReencrypt))
 	case l.Mode == lb.ModeL7Pool && l.ProxyProtocol != "":
-		errs = append(errs, fmt.Errorf("lb.proxy_protocol: not with lb.mode %s (a pooled connection carries many clients)", lb.ModeL7Pool))
-	case l.Health == "http" && l.Mode == "passthrough":
-		errs = append(errs, fmt.Errorf("lb.health http: in passthrough the hosts speak TLS, which the LB's HTTP check does not: use tcp, or lb.mode reencrypt"))
+		errs = append(errs, config.Errorf("lb.proxy_protocol", "not with lb.mode %s (a pooled connection carries many clients)", lb.ModeL7Pool))
 	}
 	if l.ProxyProtocol != "" && l.ProxyProtocol != "v1" && l.ProxyProtocol != "v2" {
-		errs = append(errs, fmt.Errorf("lb.proxy_protocol %q: use v1, v2, or nothing for none", l.ProxyProtocol))
+		errs = append(errs, config.Errorf("lb.proxy_protocol", "%q: use v1, v2, or nothing for none", l.ProxyProtocol))
 	}
 	if l.Health != "" && l.Health != "tcp" && l.Health != "http" {
-		errs = append(errs, fmt.Errorf("lb.health %q: use http or tcp", l.Health))
+		errs = append(errs, config.Errorf("lb.health", "%q: use http or tcp", l.Health))
 	}
 	if (l.Cert == "") != (l.Key == "") {
-		errs = append(errs, fmt.Errorf("lb.cert and lb.key: give both files, or neither to use the lab CA"))
+		errs = append(errs, config.Errorf("lb.cert", "give lb.cert and lb.key both, or neither to use the lab CA"))
 	}
 	if _, _, err := net.SplitHostPort(l.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("lb.listen %q: use host:port, e.g. %s", l.Listen, DefaultListen))
+		errs = append(errs, config.Errorf("lb.listen", "%q: use host:port, e.g. %s", l.Listen, DefaultListen))
 	}
 	return errors.Join(errs...)
+}
+
+// orList writes "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // validateUsers checks each user's name and password, and that no two
@@ -282,12 +318,12 @@ func validateUsers(users []User, service string) error {
 	seen := map[string]bool{strings.ToLower(service): true}
 	for i, u := range users {
 		at := fmt.Sprintf("users[%d]", i)
-		errs = append(errs, kdc.CheckAccountName(at+".name", u.Name, directory.KindUser))
+		errs = append(errs, fieldError(kdc.CheckAccountName(at+".name", u.Name, directory.KindUser)))
 		if u.Password != "" { // "" = <name>-password
-			errs = append(errs, kdc.CheckPassword(at+".password", u.Password))
+			errs = append(errs, fieldError(kdc.CheckPassword(at+".password", u.Password)))
 		}
 		if k := strings.ToLower(u.Name); seen[k] {
-			errs = append(errs, fmt.Errorf("%s.name %q: used twice (or by service_account); names must be unique, case-insensitive", at, u.Name))
+			errs = append(errs, config.Errorf(at+".name", "%q: used twice (or by service_account); names must be unique, case-insensitive", u.Name))
 		}
 		seen[strings.ToLower(u.Name)] = true
 	}
@@ -299,9 +335,9 @@ func validateBackends(bs []BackendConfig) error {
 	seen := map[string]bool{}
 	for i, b := range bs {
 		at := fmt.Sprintf("backends[%d].name", i)
-		errs = append(errs, kdc.CheckHostName(at, b.Name))
+		errs = append(errs, fieldError(kdc.CheckHostName(at, b.Name)))
 		if k := strings.ToLower(b.Name); seen[k] {
-			errs = append(errs, fmt.Errorf("%s %q: used twice; names must be unique", at, b.Name))
+			errs = append(errs, config.Errorf(at, "%q: used twice; names must be unique", b.Name))
 		}
 		seen[strings.ToLower(b.Name)] = true
 	}

@@ -15,7 +15,7 @@ func FuzzConfigYAML(f *testing.F) {
 	f.Add("lb: {mode: passthrough, health: http, proxy_protocol: v3, cert: c}\nkdc_port: 70000\nbackends: [{name: a}, {name: a}]\n")
 	f.Add("fqdn: ''\nrealm: lower\nusers: [{name: ''}]\nlb: {listen: nope}\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		c, err := decodeConfig(strings.NewReader(src))
+		c, err := DecodeConfig(strings.NewReader(src))
 		if err != nil {
 			return
 		}

@@ -88,7 +88,7 @@ func (f *Farm) start(ctx context.Context) error {
 	var t *kdc.Tools
 	if f.Config.KDC == "" { // a KDC of the user's needs no krb5 program here
 		var err error
-		if t, err = kdc.FindTools(f.Config.KrbPath, false); err != nil {
+		if t, err = findTools(f.Config.KrbPath); err != nil {
 			return err
 		}
 	}
@@ -124,6 +124,18 @@ func (f *Farm) start(ctx context.Context) error {
 	}
 	f.ready = f.scenario == ""
 	return f.writeInfo()
+}
+
+// findTools is kdc.FindTools for the lab's server programs; a
+// *kdc.MissingToolsError names krb_path, the field (Config.KrbPath) that
+// sets where to look.
+func findTools(path string) (*kdc.Tools, error) {
+	t, err := kdc.FindTools(path, false)
+	var missing *kdc.MissingToolsError
+	if errors.As(err, &missing) {
+		missing.Field = "krb_path"
+	}
+	return t, err
 }
 
 // prepareDir creates the state directory, or a temporary one, checks that
@@ -194,7 +206,7 @@ func kdcPort(want int) (int, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", want)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return 0, &PortInUseError{Addr: addr, What: "KDC", Flag: "--kdc-port", Err: err}
+		return 0, &PortInUseError{Addr: addr, What: "KDC", Field: "kdc_port", Free: "0", Err: err}
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	defer ln.Close()
@@ -203,21 +215,31 @@ func kdcPort(want int) (int, error) {
 		if want == 0 {
 			return kdcPort(0) // rare: the UDP side of a free TCP port is taken
 		}
-		return 0, &PortInUseError{Addr: addr, What: "KDC (UDP)", Flag: "--kdc-port", Err: err}
+		return 0, &PortInUseError{Addr: addr, What: "KDC (UDP)", Field: "kdc_port", Free: "0", Err: err}
 	}
 	pc.Close()
 	return port, nil
 }
 
-// PortInUseError names a port that could not be bound and the flag that
-// picks another.
+// PortInUseError names an address that could not be bound and the config
+// field that picks another.
 type PortInUseError struct {
-	Addr, What, Flag string
-	Err              error
+	Addr, What string
+	Field      string // YAML path of the field that sets it: kdc_port, lb.listen
+	Free       string // the field's value for a free port: 0, 127.0.0.1:0
+	Err        error
 }
 
 func (e *PortInUseError) Error() string {
-	return fmt.Sprintf("%s address %s is not available (%v): pick another with %s, or 0 for a free port", e.What, e.Addr, e.Err, e.Flag)
+	return fmt.Sprintf("%s address %s is not available (%v): pick another with %s, or %s for a free port", e.What, e.Addr, e.Err, e.Field, e.Free)
+}
+
+// Rename returns the same error naming the field as name(Field) does, e.g.
+// the flag that set it.
+func (e *PortInUseError) Rename(name func(field string) string) error {
+	c := *e
+	c.Field = name(e.Field)
+	return &c
 }
 
 func (e *PortInUseError) Unwrap() error { return e.Err }

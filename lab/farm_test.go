@@ -205,14 +205,14 @@ func TestStartErrors(t *testing.T) {
 		cfg  lab.Config
 		want []string
 	}{
-		{"missing krb5 programs", lab.Config{KrbPath: t.TempDir()}, []string{"krb5kdc", "krb5-kdc", "krb5-admin-server", "apt-get install"}},
-		{"LB port in use", lab.Config{LB: lab.LBConfig{Listen: busy.Addr().String()}}, []string{busy.Addr().String(), "--listen"}},
-		{"KDC port in use", lab.Config{KDCPort: busy.Addr().(*net.TCPAddr).Port}, []string{busy.Addr().String(), "--kdc-port"}},
+		{"missing krb5 programs", lab.Config{KrbPath: t.TempDir()}, []string{"krb5kdc", "krb5-kdc", "krb5-admin-server", "apt-get install", "krb_path"}},
+		{"LB port in use", lab.Config{LB: lab.LBConfig{Listen: busy.Addr().String()}}, []string{busy.Addr().String(), "with lb.listen, or 127.0.0.1:0 for a free port"}},
+		{"KDC port in use", lab.Config{KDCPort: busy.Addr().(*net.TCPAddr).Port}, []string{busy.Addr().String(), "with kdc_port, or 0 for a free port"}},
 		{"KDC fails to start", lab.Config{KrbPath: failing + ":/usr/sbin:/usr/bin"}, []string{"KDC failed to start", "Cannot open DB2 database"}},
 		{"bad mode", lab.Config{LB: lab.LBConfig{Mode: "bridge"}}, []string{"lb.mode", "terminate, passthrough or reencrypt"}},
 		{"bad proxy protocol", lab.Config{LB: lab.LBConfig{ProxyProtocol: "v3"}}, []string{"lb.proxy_protocol", "v1, v2"}},
 		{"bad health", lab.Config{LB: lab.LBConfig{Health: "icmp"}}, []string{"lb.health", "http or tcp"}},
-		{"http health in passthrough", lab.Config{LB: lab.LBConfig{Mode: "passthrough", Health: "http"}}, []string{"lb.health http", "use tcp"}},
+		{"http health in passthrough", lab.Config{LB: lab.LBConfig{Mode: "passthrough", Health: "http"}}, []string{"lb.health: http", "use tcp"}},
 		{"bad realm", lab.Config{Realm: "lower.case"}, []string{"realm", "upper-case"}},
 		{"duplicate host", lab.Config{Backends: []lab.BackendConfig{{Name: "a"}, {Name: "a"}}}, []string{"backends[1].name", "unique"}},
 	}
@@ -229,6 +229,9 @@ func TestStartErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), " --") {
+				t.Errorf("error %q names a CLI flag; the library names config fields", err)
 			}
 		})
 	}

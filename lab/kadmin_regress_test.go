@@ -129,7 +129,7 @@ func TestAccountAddNewlineInNameIsRefused(t *testing.T) {
 // alice's password at provisioning while farm.json showed the old one.
 func TestYAMLPasswordWithNewlineIsRefused(t *testing.T) {
 	const yml = "users: [{name: alice}, {name: bob, password: \"p\\ncpw -pw pwned3 alice\\n\"}]\n"
-	c, err := decodeConfig(strings.NewReader(yml))
+	c, err := DecodeConfig(strings.NewReader(yml))
 	if err != nil {
 		t.Fatal(err)
 	}

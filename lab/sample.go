@@ -8,6 +8,7 @@ import (
 	"github.com/krbfarm/krbfarm/lab/doctor"
 	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"github.com/krbfarm/krbfarm/lab/scenario"
+	"github.com/krbfarm/krbfarm/lb"
 	"io"
 	"net"
 	"net/http"
@@ -195,7 +196,7 @@ func (a *Admin) Hosts() []doctor.Host {
 func (a *Admin) HostURL(name, addr string) string {
 	_, port, _ := strings.Cut(addr, ":")
 	scheme := "http"
-	if a.Info.LB.Mode == "passthrough" || a.Info.LB.Mode == "reencrypt" {
+	if a.Info.LB.Mode == lb.ModePassthrough || a.Info.LB.Mode == lb.ModeReencrypt {
 		scheme = "https"
 	}
 	return fmt.Sprintf("%s://%s:%s/", scheme, name, port)

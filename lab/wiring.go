@@ -186,7 +186,7 @@ func (f *Farm) startLB(ctx context.Context, _ *kdc.Tools) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Flag: "--listen", Err: err}
+		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Field: "lb.listen", Free: "127.0.0.1:0", Err: err}
 	}
 	admin, err := net.Listen("tcp", "127.0.0.1:0") // loopback only: /status shows the farm's layout
 	if err != nil {

@@ -24,10 +24,13 @@ func (sf *stateFlags) register(cmd *cobra.Command) {
 	cmd.MarkFlagRequired("state")
 }
 
+// stateFlagsFor names the flags of the fields OpenAdmin's errors name.
+var stateFlagsFor = flagFor{"state_dir": "state", "krb_path": "krb-path"}
+
 func (sf *stateFlags) admin() (*lab.Admin, error) {
 	a, err := lab.OpenAdmin(sf.state, sf.krbPath)
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+		return nil, &exitError{code: 2, err: stateFlagsFor.explain(err, nil, "")}
 	}
 	// For kinit and doctor --user of a principal krbfarm did not create:
 	// from the environment, never a flag.

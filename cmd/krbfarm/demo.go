@@ -27,10 +27,13 @@ every request was served with Kerberos as the user and every backend served.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := ff.labConfig(cmd)
+			if err == nil {
+				err = ff.check(cmd, &cfg)
+			}
 			if err != nil {
 				return err
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), cfg, requests)
+			return ff.explain(cmd, runDemo(cmd.Context(), cmd.OutOrStdout(), cfg, requests))
 		},
 	}
 	ff.register(cmd, "127.0.0.1:0")

@@ -46,9 +46,36 @@ func (e *externalFlags) options(requests int) doctor.ExternalOptions {
 func runExternalDoctor(ctx context.Context, cmd *cobra.Command, e *externalFlags, requests int, output string) error {
 	r, err := doctor.DiagnoseExternal(ctx, e.options(requests))
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{code: 2, err: rename(err, e.namer(cmd.Flags()))}
 	}
 	return writeReport(cmd, r, output)
+}
+
+// externalFlagsFor names the flag of each doctor.ExternalOptions field
+// that has one.
+var externalFlagsFor = flagFor{
+	"URL":            "url",
+	"Realm":          "realm",
+	"KDC":            "kdc",
+	"User":           "user",
+	"CCache":         "ccache",
+	"CAFile":         "ca",
+	"Connect":        "connect-to",
+	"Backends":       "backend",
+	"Requests":       "requests",
+	"MaxFieldLength": "max-field-length",
+}
+
+// namer names ExternalOptions fields as flags; the password, which no
+// flag holds, as the environment variable it is read from.
+func (e *externalFlags) namer(fs *pflag.FlagSet) func(string) string {
+	flags := externalFlagsFor.namer(fs, "")
+	return func(field string) string {
+		if field == "Password" {
+			return "$" + e.passwordEnv + " (--password-env)"
+		}
+		return flags(field)
+	}
 }
 
 // writeReport prints r as text or JSON and turns a problem into exit 1.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -62,11 +61,10 @@ identity lacks the batch logon right). Times are each host's own clock.`,
 	return cmd
 }
 
-// eventSource is one host's event file and how far it has been read.
+// eventSource is one host's event file, followed.
 type eventSource struct {
-	host, path string
-	off        int64
-	seen       os.FileInfo // the file read last, to notice a rotation
+	host string
+	tail backend.EventTail
 }
 
 // eventSources lists the event files of the farm's hosts (or one host).
@@ -86,7 +84,7 @@ func eventSources(state, host string) ([]*eventSource, error) {
 		if path == "" {
 			path = lab.EventsPath(state, b.Name)
 		}
-		srcs = append(srcs, &eventSource{host: b.Name, path: path})
+		srcs = append(srcs, &eventSource{host: b.Name, tail: backend.EventTail{Path: path}})
 	}
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("no host %q in the farm in %s: its hosts are %s", host, state, strings.Join(names, ", "))
@@ -94,31 +92,9 @@ func eventSources(state, host string) ([]*eventSource, error) {
 	return srcs, nil
 }
 
-// readNew returns the events appended since the last call. A file that is
-// missing has no events yet; a rotated one is read from its start.
+// readNew returns the events appended since the last call.
 func (s *eventSource) readNew() ([]backend.Event, error) {
-	f, err := os.Open(s.path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if s.seen != nil && (!os.SameFile(s.seen, st) || st.Size() < s.off) {
-		s.off = 0
-	}
-	s.seen = st
-	if _, err := f.Seek(s.off, io.SeekStart); err != nil {
-		return nil, err
-	}
-	ev, used, err := backend.ReadEvents(f, eventsPerPoll)
-	s.off += used
-	return ev, err
+	return s.tail.ReadNew(eventsPerPoll)
 }
 
 // showEvents prints every source's events in time order, then, with

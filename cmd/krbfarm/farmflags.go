@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lb"
 )
 
 // farmFlags are the flags shared by `up` and `demo`. A flag given on the
@@ -37,7 +39,7 @@ func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
 	f.StringVar(&ff.realm, "realm", lab.DefaultRealm, "Kerberos realm")
 	f.StringVar(&ff.fqdn, "fqdn", lab.DefaultFQDN, "the farm's name; the SPN is HTTP/<fqdn>")
 	f.StringVar(&ff.listen, "listen", defaultListen, "load balancer address (port 0 = a free port)")
-	f.StringVar(&ff.mode, "mode", "terminate", "TLS at the load balancer: terminate, passthrough or reencrypt; l7-pooling demonstrates the L7 failure (never for production)")
+	f.StringVar(&ff.mode, "mode", lb.ModeTerminate, "TLS at the load balancer: "+strings.Join(lb.Modes(), ", ")+" ("+lb.ModeL7Pool+" only demonstrates the L7 failure: never for production)")
 	f.StringVar(&ff.proxy, "proxy-protocol", "", "send PROXY v1 or v2 headers to the hosts, which trust the LB (default: off, as IIS)")
 	f.IntVar(&ff.kdcPort, "kdc-port", 0, "KDC port on 127.0.0.1 (0 = a free port)")
 	f.StringSliceVar(&ff.backends, "backend", []string{"server1", "server2"}, "backend host names (repeat or comma-separate)")
@@ -49,15 +51,16 @@ func (ff *farmFlags) register(cmd *cobra.Command, defaultListen string) {
 	f.StringVar(&ff.krbPath, "krb-path", "", "where to find krb5kdc, kdb5_util, kadmin.local (default $PATH and /usr/sbin)")
 }
 
-// labConfig builds the farm's config: the file first, then every flag the
-// user set, then the command's defaults for what neither says (overlay's
-// rule). The user and password go together: either flag replaces the
-// file's users.
+// labConfig builds the farm's config: the file first (decoded strictly,
+// not validated yet), then every flag the user set, then the command's
+// defaults for what neither says (overlay's rule). The user and password
+// go together: either flag replaces the file's users. The caller lays any
+// flags of its own over the result, then calls check.
 func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	var c lab.Config
 	if ff.config != "" {
 		var err error
-		if c, err = lab.LoadConfig(ff.config); err != nil {
+		if c, err = readConfig(ff.config, lab.DecodeConfig); err != nil {
 			return c, err
 		}
 	}
@@ -83,6 +86,39 @@ func (ff *farmFlags) labConfig(cmd *cobra.Command) (lab.Config, error) {
 		c.Users = []lab.User{{Name: ff.user, Password: ff.password}}
 	}
 	return c, nil
+}
+
+// check validates the farm's config once every flag is laid over it: the
+// errors name the flag that set a field, or the file's field.
+func (ff *farmFlags) check(cmd *cobra.Command, c *lab.Config) error {
+	return ff.explain(cmd, c.Validate())
+}
+
+// explain rewrites the fields err names (from Validate or lab.Start:
+// lab.PortInUseError, kdc.MissingToolsError) as farmFlagsFor says.
+func (ff *farmFlags) explain(cmd *cobra.Command, err error) error {
+	return farmFlagsFor.explain(err, cmd.Flags(), ff.config)
+}
+
+// farmFlagsFor names the flag of each lab.Config field that up, demo and
+// scenario run have (kdc and keytab: up only).
+var farmFlagsFor = flagFor{
+	"state_dir":         "state",
+	"realm":             "realm",
+	"fqdn":              "fqdn",
+	"lb.listen":         "listen",
+	"lb.mode":           "mode",
+	"lb.proxy_protocol": "proxy-protocol",
+	"lb.cert":           "cert",
+	"lb.key":            "key",
+	"lb.ca":             "ca",
+	"kdc_port":          "kdc-port",
+	"backends":          "backend",
+	"users":             "user",
+	"users[0].password": "password",
+	"krb_path":          "krb-path",
+	"kdc":               "kdc",
+	"keytab":            "keytab",
 }
 
 // defaultStateDir is where `up` keeps its farm when --state is not given.

@@ -121,7 +121,7 @@ func TestUpPortInUse(t *testing.T) {
 	if !errors.As(err, &ee) {
 		t.Fatalf("up on a busy port: err %v; want a non-zero exit", err)
 	}
-	for _, want := range []string{busy.Addr().String(), "--listen"} {
+	for _, want := range []string{busy.Addr().String(), "pick another with --listen, or 127.0.0.1:0 for a free port"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output %q does not name %q", out, want)
 		}

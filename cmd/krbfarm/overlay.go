@@ -48,33 +48,74 @@ func readConfig[T any](path string, decode func(io.Reader) (T, error)) (T, error
 type flagFor map[string]string
 
 // explain rewrites the field errors in err (a *config.FieldError or
-// errors.Join of them, as Validate returns) to name the flag, "--listen:
-// ...", when that flag was given or there is no file; a field the file
-// set keeps its path, after the file's name. Other errors pass unchanged.
+// errors.Join of them, as Validate returns, or a renamer) to name the flag,
+// "--listen: ...", when that flag was given or there is no file; a field
+// the file set keeps its path, after the file's name. Other errors pass
+// unchanged.
 func (m flagFor) explain(err error, fs *pflag.FlagSet, file string) error {
+	return rename(err, m.namer(fs, file))
+}
+
+// renamer is a library error other than *config.FieldError that names
+// config fields (lab.PortInUseError, kdc.MissingToolsError,
+// doctor.CouldNotRunError): Rename returns it naming each as name says.
+type renamer interface {
+	error
+	Rename(name func(field string) string) error
+}
+
+// rename rewrites every field err names with name.
+func rename(err error, name func(string) string) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var errs []error
 		for _, e := range j.Unwrap() {
-			errs = append(errs, m.explain(e, fs, file))
+			errs = append(errs, rename(e, name))
 		}
 		return errors.Join(errs...)
 	}
-	fe, ok := err.(*config.FieldError)
-	if !ok {
+	if fe, ok := err.(*config.FieldError); ok {
+		return &config.FieldError{Path: name(fe.Path), Err: fe.Err}
+	}
+	var r renamer
+	if !errors.As(err, &r) {
 		return err
 	}
-	flag, ok := m.lookup(fe.Path)
-	switch {
-	case ok && (fs.Changed(flag) || file == ""):
-		name := "--" + flag
-		if m[fe.Path] != flag {
-			name += " (" + fe.Path + ")"
-		}
-		return &config.FieldError{Path: name, Err: fe.Err}
-	case file != "":
-		return &config.FieldError{Path: file + ": " + fe.Path, Err: fe.Err}
+	if err == error(r) {
+		return r.Rename(name)
 	}
-	return err
+	// Wrapped ("start: %w"): the same words around the renamed error.
+	msg := strings.Replace(err.Error(), r.Error(), r.Rename(name).Error(), 1)
+	return &renamed{msg: msg, err: err}
+}
+
+// renamed is a wrapped renamer's message, rewritten; errors.As still
+// finds what it wraps.
+type renamed struct {
+	msg string
+	err error
+}
+
+func (e *renamed) Error() string { return e.msg }
+func (e *renamed) Unwrap() error { return e.err }
+
+// namer says how to name a field: "--listen" when its flag was given or
+// there is no file ("--backend (backends[1].addr)" when the flag sets more
+// than the field); else "FILE: path"; else the path.
+func (m flagFor) namer(fs *pflag.FlagSet, file string) func(string) string {
+	return func(path string) string {
+		flag, ok := m.lookup(path)
+		switch {
+		case ok && (file == "" || fs.Changed(flag)): // fs may be nil without a file
+			name := "--" + flag
+			if m[path] != flag {
+				name += " (" + path + ")"
+			}
+			return name
+		case file != "":
+			return file + ": " + path
+		}
+		return path
+	}
 }
 
 func (m flagFor) lookup(path string) (string, bool) {

@@ -48,12 +48,15 @@ and the fix cured it.`,
 				return err
 			}
 			cfg, err := ff.labConfig(cmd)
+			if err == nil {
+				err = ff.check(cmd, &cfg)
+			}
 			if err != nil {
 				return err
 			}
 			farm, err := lab.Start(cmd.Context(), cfg, lab.WithLogger(newLogger(false, zap.ErrorLevel)))
 			if err != nil {
-				return err
+				return ff.explain(cmd, err)
 			}
 			defer farm.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)

@@ -50,10 +50,13 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 			if cfg.Kadmin != "" { // never a flag: it would show in ps and shell history
 				cfg.AdminPassword = os.Getenv(lab.AdminPasswordEnv)
 			}
+			if err := ff.check(cmd, &cfg); err != nil {
+				return err
+			}
 			if scenario != "" && cfg.KDC != "" && cfg.Kadmin == "" { // scenarios change accounts and keys
 				return &exitError{code: 2, err: fmt.Errorf("--scenario: %w", &lab.NoKadminError{KDC: cfg.KDC, Realm: cfg.Realm})}
 			}
-			return runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready, dash: df})
+			return ff.explain(cmd, runUp(cmd, cfg, upOptions{scenario: scenario, hint: hint, readyFile: ready, dash: df}))
 		},
 	}
 	ff.register(cmd, lab.DefaultListen)

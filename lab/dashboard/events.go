@@ -3,8 +3,6 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -41,18 +39,11 @@ type hostStats struct {
 
 // hub tails the hosts' event files and fans messages out to streams.
 type hub struct {
-	files  []*eventFile
+	files  []*backend.EventTail
 	mu     sync.Mutex
 	subs   map[chan message]struct{}
 	recent []backend.Event
 	counts map[string]*hostStats
-}
-
-// eventFile is one host's event file and how far it has been read.
-type eventFile struct {
-	path string
-	off  int64
-	seen os.FileInfo
 }
 
 func newHub(hosts []lab.BackendInfo, stateDir string) *hub {
@@ -62,7 +53,7 @@ func newHub(hosts []lab.BackendInfo, stateDir string) *hub {
 		if path == "" {
 			path = lab.EventsPath(stateDir, b.Name)
 		}
-		h.files = append(h.files, &eventFile{path: path})
+		h.files = append(h.files, &backend.EventTail{Path: path})
 	}
 	return h
 }
@@ -83,35 +74,11 @@ func (h *hub) run(ctx context.Context) {
 
 func (h *hub) poll() {
 	for _, f := range h.files {
-		evs := f.readNew()
+		evs, _ := f.ReadNew(eventsPerPoll) // an unreadable file has no events yet
 		for _, e := range evs {
 			h.add(e)
 		}
 	}
-}
-
-// readNew returns the events appended since the last call; a missing file
-// has none yet, a replaced or truncated one is read from its start.
-func (f *eventFile) readNew() []backend.Event {
-	file, err := os.Open(f.path)
-	if err != nil {
-		return nil
-	}
-	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return nil
-	}
-	if f.seen != nil && (!os.SameFile(f.seen, st) || st.Size() < f.off) {
-		f.off = 0
-	}
-	f.seen = st
-	if _, err := file.Seek(f.off, io.SeekStart); err != nil {
-		return nil
-	}
-	evs, used, _ := backend.ReadEvents(file, eventsPerPoll)
-	f.off += used
-	return evs
 }
 
 func (h *hub) add(e backend.Event) {

@@ -42,17 +42,17 @@ type ExternalOptions struct {
 func (o *ExternalOptions) resolve() (*url.URL, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, &CouldNotRunError{What: fmt.Sprintf("--url %q is not an http(s) URL with a host name", o.URL), Fix: "give the URL users browse to, e.g. --url https://sso.corp.example/"}
+		return nil, &CouldNotRunError{What: fmt.Sprintf("{URL} %q is not an http(s) URL with a host name", o.URL), Fix: "give the URL users browse to as {URL}, e.g. https://sso.corp.example/"}
 	}
 	o.User, _, _ = strings.Cut(o.User, "@")
 	var missing []string
-	for _, f := range [][2]string{{"--realm", o.Realm}, {"--kdc", o.KDC}, {"--user", o.User}} {
+	for _, f := range [][2]string{{"{Realm}", o.Realm}, {"{KDC}", o.KDC}, {"{User}", o.User}} {
 		if f[1] == "" {
 			missing = append(missing, f[0])
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &CouldNotRunError{What: "missing " + strings.Join(missing, ", "), Fix: "give --url, --realm, --kdc HOST:PORT and --user"}
+		return nil, &CouldNotRunError{What: "missing " + strings.Join(missing, ", "), Fix: "give {URL}, {Realm}, {KDC} (HOST:PORT) and {User}"}
 	}
 	if o.Requests <= 0 {
 		o.Requests = max(4, 2*len(o.Backends))
@@ -109,7 +109,7 @@ func DiagnoseExternal(ctx context.Context, o ExternalOptions) (*Report, error) {
 func (x *extDoctor) login(ctx context.Context) error {
 	cfg, err := externalKrb5Conf(x.o.Realm, x.o.KDC)
 	if err != nil {
-		return &CouldNotRunError{What: fmt.Sprintf("krb5 settings for realm %q, KDC %q: %v", x.o.Realm, x.o.KDC, err), Fix: "check --realm and --kdc HOST:PORT"}
+		return &CouldNotRunError{What: fmt.Sprintf("krb5 settings for realm %q, KDC %q: %v", x.o.Realm, x.o.KDC, err), Fix: "check {Realm} and {KDC} (HOST:PORT)"}
 	}
 	p, err := probeKDC(ctx, cfg, x.o.KDC, x.o.Realm, x.o.User)
 	if err := probeError(x.o, p, err); err != nil {

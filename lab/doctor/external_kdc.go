@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -108,13 +109,13 @@ func probeError(o ExternalOptions, p kdcProbe, err error) error {
 	switch {
 	case err != nil:
 		return &CouldNotRunError{What: fmt.Sprintf("KDC %s unreachable: %v", o.KDC, err),
-			Fix: "check --kdc HOST:PORT (a domain controller, port 88) and that TCP to it is allowed from this box", Err: err}
+			Fix: "check {KDC} (HOST:PORT of a domain controller, port 88) and that TCP to it is allowed from this box", Err: err}
 	case p.Code == errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN:
 		return &CouldNotRunError{What: fmt.Sprintf("the KDC does not know %s@%s (KDC_ERR_C_PRINCIPAL_UNKNOWN)", o.User, o.Realm),
-			Fix: "check --user and --realm (the realm is the AD domain in upper case)"}
+			Fix: "check {User} and {Realm} (the realm is the AD domain in upper case)"}
 	case p.Code == errorcode.KDC_ERR_WRONG_REALM:
 		return &CouldNotRunError{What: fmt.Sprintf("the KDC at %s does not serve realm %s (KDC_ERR_WRONG_REALM)", o.KDC, o.Realm),
-			Fix: "check --realm and --kdc"}
+			Fix: "check {Realm} and {KDC}"}
 	}
 	return nil
 }
@@ -133,12 +134,12 @@ func externalLogin(o ExternalOptions, cfg *krbconfig.Config) (*krbclient.Client,
 	cc, err := credentials.LoadCCache(path)
 	if err != nil {
 		return nil, "", &CouldNotRunError{What: fmt.Sprintf("no password and no readable ccache at %s (%v)", path, err),
-			Fix: fmt.Sprintf("export KRBFARM_PASSWORD (or name another variable with --password-env), or kinit %s@%s first", o.User, o.Realm)}
+			Fix: fmt.Sprintf("set {Password}, or kinit %s@%s first", o.User, o.Realm)}
 	}
 	who := cc.GetClientPrincipalName().PrincipalNameString() + "@" + cc.GetClientRealm()
 	if !strings.EqualFold(who, o.User+"@"+o.Realm) {
 		return nil, "", &CouldNotRunError{What: fmt.Sprintf("the ccache %s holds %s, not %s@%s", path, who, o.User, o.Realm),
-			Fix: fmt.Sprintf("kinit %s@%s, or run with --user matching the ccache", o.User, o.Realm)}
+			Fix: fmt.Sprintf("kinit %s@%s, or set {User} to the ccache's user", o.User, o.Realm)}
 	}
 	cl, err := krbclient.NewFromCCache(cc, cfg, krbclient.DisablePAFXFAST(true))
 	if err != nil {
@@ -152,14 +153,14 @@ func loginError(o ExternalOptions, err error) error {
 	who := o.User + "@" + o.Realm
 	fixes := map[string][2]string{
 		"KDC_ERR_PREAUTH_FAILED":      {"wrong password for " + who + " (KDC_ERR_PREAUTH_FAILED)", "set the right password in the environment variable, or kinit and use the ccache"},
-		"KDC_ERR_C_PRINCIPAL_UNKNOWN": {"the KDC does not know " + who + " (KDC_ERR_C_PRINCIPAL_UNKNOWN)", "check --user and --realm"},
+		"KDC_ERR_C_PRINCIPAL_UNKNOWN": {"the KDC does not know " + who + " (KDC_ERR_C_PRINCIPAL_UNKNOWN)", "check {User} and {Realm}"},
 		"KDC_ERR_CLIENT_REVOKED":      {who + " is disabled or locked out (KDC_ERR_CLIENT_REVOKED)", "unlock the account (Active Directory Users and Computers) or use another"},
 		"KDC_ERR_KEY_EXPIRED":         {"the password of " + who + " has expired (KDC_ERR_KEY_EXPIRED)", "change it (kpasswd) and run again"},
 	}
 	if f, ok := fixes[name]; ok {
 		return &CouldNotRunError{What: f[0], Fix: f[1], Err: err}
 	}
-	return &CouldNotRunError{What: fmt.Sprintf("kerberos login as %s: %v", who, err), Fix: "check --kdc, --realm, --user and the password", Err: err}
+	return &CouldNotRunError{What: fmt.Sprintf("kerberos login as %s: %v", who, err), Fix: "check {KDC}, {Realm}, {User} and the password", Err: err}
 }
 
 // ccachePath is the MIT ccache to read: the given one, else KRB5CCNAME
@@ -176,15 +177,39 @@ func ccachePath(p string) string {
 }
 
 // CouldNotRunError says why the doctor could not diagnose (exit 2) and
-// what to do about it.
+// what to do about it. What and Fix name ExternalOptions fields in braces,
+// "{KDC}"; Error writes each as the field's name, KDC, or as Rename says.
 type CouldNotRunError struct {
 	What string
 	Fix  string
 	Err  error
+	name func(field string) string // nil = the field's own name
 }
 
 func (e *CouldNotRunError) Error() string {
-	return fmt.Sprintf("could not run: %s; fix: %s", e.What, e.Fix)
+	return fmt.Sprintf("could not run: %s; fix: %s", e.fields(e.What), e.fields(e.Fix))
 }
+
+// Rename returns the same error naming each field as name(field) does,
+// e.g. the flag that sets it.
+func (e *CouldNotRunError) Rename(name func(field string) string) error {
+	c := *e
+	c.name = name
+	return &c
+}
+
+// fields writes s with each {Field} named.
+func (e *CouldNotRunError) fields(s string) string {
+	return fieldRef.ReplaceAllStringFunc(s, func(ref string) string {
+		f := ref[1 : len(ref)-1]
+		if e.name == nil {
+			return f
+		}
+		return e.name(f)
+	})
+}
+
+// fieldRef is a field's name in braces, {KDC}, in a CouldNotRunError.
+var fieldRef = regexp.MustCompile(`\{([A-Z][A-Za-z]*)\}`)
 
 func (e *CouldNotRunError) Unwrap() error { return e.Err }

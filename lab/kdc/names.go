@@ -23,6 +23,12 @@ type NameError struct {
 }
 
 func (e *NameError) Error() string {
+	if e.Field == "" { // the rule alone, e.g. inside a *config.FieldError
+		if e.Secret {
+			return e.Rule
+		}
+		return fmt.Sprintf("%q: %s", e.Value, e.Rule)
+	}
 	if e.Secret {
 		return fmt.Sprintf("%s: %s", e.Field, e.Rule)
 	}

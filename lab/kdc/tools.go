@@ -24,12 +24,28 @@ type MissingToolsError struct {
 	Missing  []string // program names
 	Packages []string // Debian packages that provide them
 	Searched string   // the directories looked in
+	// Field names the config field that sets the search path (a YAML
+	// path, e.g. krb_path), set by the caller. "" = none is named.
+	Field string
 }
 
 func (e *MissingToolsError) Error() string {
-	return fmt.Sprintf("MIT Kerberos programs not found: %s (looked in %s): install them with "+
-		"`sudo apt-get install -y %s`, or set the search path with --krb-path",
-		strings.Join(e.Missing, ", "), e.Searched, strings.Join(e.Packages, " "))
+	msg := fmt.Sprintf("MIT Kerberos programs not found: %s (looked in %s): install them with "+
+		"`sudo apt-get install -y %s`", strings.Join(e.Missing, ", "), e.Searched, strings.Join(e.Packages, " "))
+	if e.Field != "" {
+		msg += ", or set the search path with " + e.Field
+	}
+	return msg
+}
+
+// Rename returns the same error naming Field as name(Field) does, e.g. the
+// flag that set it.
+func (e *MissingToolsError) Rename(name func(field string) string) error {
+	c := *e
+	if c.Field != "" {
+		c.Field = name(c.Field)
+	}
+	return &c
 }
 
 // toolPackages maps each program to the Debian package that ships it.
