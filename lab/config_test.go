@@ -41,7 +41,7 @@ func TestValidateFieldErrors(t *testing.T) {
 	if got := fieldPaths(t, err); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("paths %q; want %q", got, want)
 	}
-	for _, w := range []string{`realm: "lower.case": use upper-case`, `lb.mode: "bridge": use terminate, passthrough or reencrypt`, "kdc_port: -1: use 1-65535"} {
+	for _, w := range []string{`realm: "lower.case": use upper-case`, `lb.mode: "bridge": use terminate, passthrough, reencrypt or l7-pooling`, "kdc_port: -1: use 1-65535"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %q", err, w)
 		}

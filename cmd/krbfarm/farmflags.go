@@ -119,6 +119,8 @@ var farmFlagsFor = flagFor{
 	"krb_path":          "krb-path",
 	"kdc":               "kdc",
 	"keytab":            "keytab",
+	"kadmin":            "kadmin",
+	"admin":             "admin",
 }
 
 // defaultStateDir is where `up` keeps its farm when --state is not given.

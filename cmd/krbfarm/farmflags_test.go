@@ -61,7 +61,7 @@ func TestUpMissingToolsNamesFlag(t *testing.T) {
 // field.
 func TestFarmFlagsNameFields(t *testing.T) {
 	err := runKrbfarm(t, "demo", "--mode", "bridge", "--realm", "lower.case")
-	wantIn(t, err, `--mode: "bridge": use terminate, passthrough or reencrypt`, `--realm: "lower.case"`)
+	wantIn(t, err, `--mode: "bridge": use terminate, passthrough, reencrypt or l7-pooling`, `--realm: "lower.case"`)
 	file := writeFile(t, "farm.yaml", "kdc: 127.0.0.1:88\nlb: {proxy_protocol: v3}\n")
 	err = runKrbfarm(t, "up", "--config", file, "--keytab", "x.keytab", "--realm", "lower.case", "--dashboard", "off")
 	wantIn(t, err, `--realm: "lower.case"`, file+`: lb.proxy_protocol: "v3"`)
