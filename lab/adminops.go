@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/krbfarm/krbfarm/backend"
@@ -183,4 +184,131 @@ func (a *Admin) AddUser(ctx context.Context, name, password string, groups int) 
 			Enctypes: directory.DefaultEnctypes, Groups: groups})
 		return nil
 	})
+}
+
+// Unmanaged lists the KDC's principals the lab did not create (made with
+// kadmin by whoever shares the KDC), without @REALM. The lab never changes
+// or deletes them; `krbfarm kinit` and `doctor --user` log in as them with
+// Admin.Password.
+//
+// On a KDC the lab does not administer (Config.KDC without Kadmin) it
+// cannot list them, and returns none.
+func (a *Admin) Unmanaged(ctx context.Context) ([]string, error) {
+	if a.Info.ExternalKDC && a.Info.Kadmin == "" {
+		return nil, nil
+	}
+	d, err := a.Directory()
+	if err != nil {
+		return nil, err
+	}
+	owned, err := directory.Owned(a.realm)
+	if err != nil {
+		return nil, err
+	}
+	have, err := a.realm.Principals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range have {
+		_, mine := owned[p]
+		if acct := d.Account(p); acct != nil && acct.Kind == directory.KindUser && !strings.Contains(p, "/") {
+			mine = true
+		}
+		if !mine && !kdc.SystemPrincipal(p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// outsideCredentials is the password for user when the directory does not
+// hold it: Admin.Password, if set.
+func (a *Admin) outsideCredentials(user string) (string, error) {
+	if a.Password == "" {
+		return "", &directory.NoAccountError{Name: user, Outside: true}
+	}
+	return a.Password, nil
+}
+
+// AddGMSA creates a group managed service account whose password the
+// given hosts' computer accounts may retrieve, as New-ADServiceAccount
+// -PrincipalsAllowedToRetrieveManagedPassword. The KDC gets its principal
+// at once; a host uses it once its pool identity is set to it (SetIIS).
+func (a *Admin) AddGMSA(ctx context.Context, name string, hosts []string) (*directory.Account, error) {
+	var out directory.Account
+	err := a.Update(ctx, func(d *directory.Directory) error {
+		acct, err := d.AddGMSA(name, hosts)
+		if err == nil {
+			out = *acct
+		}
+		return err
+	})
+	return &out, err
+}
+
+// Rotate gives account a new random password and kvno+1, as the domain
+// does to a gMSA every 30 days (or an admin to a plain account under a
+// password policy), and reports the key each host decrypting with it
+// holds afterwards: hosts allowed to retrieve a gMSA's password fetch the
+// new key (their keytab is rewritten and reloaded); hosts on a plain
+// account keep the old one until 'keytab push'.
+func (a *Admin) Rotate(ctx context.Context, account string) (*directory.Account, []directory.KeyState, error) {
+	acct, err := a.ResetPassword(ctx, account, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := a.Directory()
+	if err != nil {
+		return acct, nil, err
+	}
+	return acct, d.KeyStates(acct.Name), nil
+}
+
+// LinkGPO links a GPO to an OU (New-GPLink -Order; 0 = last). Hosts apply
+// it at their next gpupdate.
+func (a *Admin) LinkGPO(ctx context.Context, gpo, ou string, order int) (string, error) {
+	var got string
+	err := a.Update(ctx, func(d *directory.Directory) (err error) {
+		got, err = d.LinkGPO(gpo, ou, order)
+		return err
+	})
+	return got, err
+}
+
+// UnlinkGPO removes a GPO's link to an OU (Remove-GPLink).
+func (a *Admin) UnlinkGPO(ctx context.Context, gpo, ou string) (string, error) {
+	var got string
+	err := a.Update(ctx, func(d *directory.Directory) (err error) {
+		got, err = d.UnlinkGPO(gpo, ou)
+		return err
+	})
+	return got, err
+}
+
+// MoveAccount moves an account to an OU (Move-ADObject).
+func (a *Admin) MoveAccount(ctx context.Context, account, ou string) (string, error) {
+	var got string
+	err := a.Update(ctx, func(d *directory.Directory) (err error) {
+		got, err = d.MoveAccount(account, ou)
+		return err
+	})
+	return got, err
+}
+
+// GPUpdate applies to host the GPOs linked to its computer account's OU
+// (gpupdate /force): its pool starts or stops (5021) as the resulting
+// "Log on as a batch job" says.
+func (a *Admin) GPUpdate(ctx context.Context, host string) (directory.GPUpdateResult, error) {
+	var res directory.GPUpdateResult
+	err := a.Update(ctx, func(d *directory.Directory) error {
+		h, err := d.GPUpdate(host)
+		if err != nil {
+			return err
+		}
+		res.Policy = *h.Policy
+		res.BatchRight, res.Why = d.BatchRight(h)
+		return nil
+	})
+	return res, err
 }

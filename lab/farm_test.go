@@ -209,7 +209,7 @@ func TestStartErrors(t *testing.T) {
 		{"LB port in use", lab.Config{LB: lab.LBConfig{Listen: busy.Addr().String()}}, []string{busy.Addr().String(), "with lb.listen, or 127.0.0.1:0 for a free port"}},
 		{"KDC port in use", lab.Config{KDCPort: busy.Addr().(*net.TCPAddr).Port}, []string{busy.Addr().String(), "with kdc_port, or 0 for a free port"}},
 		{"KDC fails to start", lab.Config{KrbPath: failing + ":/usr/sbin:/usr/bin"}, []string{"KDC failed to start", "Cannot open DB2 database"}},
-		{"bad mode", lab.Config{LB: lab.LBConfig{Mode: "bridge"}}, []string{"lb.mode", "terminate, passthrough or reencrypt"}},
+		{"bad mode", lab.Config{LB: lab.LBConfig{Mode: "bridge"}}, []string{"lb.mode", "terminate, passthrough, reencrypt or l7-pooling"}},
 		{"bad proxy protocol", lab.Config{LB: lab.LBConfig{ProxyProtocol: "v3"}}, []string{"lb.proxy_protocol", "v1, v2"}},
 		{"bad health", lab.Config{LB: lab.LBConfig{Health: "icmp"}}, []string{"lb.health", "http or tcp"}},
 		{"http health in passthrough", lab.Config{LB: lab.LBConfig{Mode: "passthrough", Health: "http"}}, []string{"lb.health: http", "use tcp"}},

@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
-	"github.com/krbfarm/krbfarm/lab/kdc"
-	"github.com/krbfarm/krbfarm/lab/krbhttp"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/krbfarm/krbfarm/lab/internal/fsutil"
+	"github.com/krbfarm/krbfarm/lab/kdc"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
 )
 
 // Info describes a running farm; it is what DIR/farm.json holds.

@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/krbfarm/krbfarm/lab/directory"
-	"github.com/krbfarm/krbfarm/lab/kdc"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/krbfarm/krbfarm/lab/directory"
+	"github.com/krbfarm/krbfarm/lab/kdc"
 )
 
 // Regression tests for issue 8 item 1: names and passwords that became

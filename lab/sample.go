@@ -5,16 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/krbfarm/krbfarm/lab/doctor"
-	"github.com/krbfarm/krbfarm/lab/krbhttp"
-	"github.com/krbfarm/krbfarm/lab/scenario"
-	"github.com/krbfarm/krbfarm/lb"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/krbfarm/krbfarm/lab/doctor"
+	"github.com/krbfarm/krbfarm/lab/krbhttp"
+	"github.com/krbfarm/krbfarm/lab/scenario"
+	"github.com/krbfarm/krbfarm/lb"
 )
 
 // UserClient logs user in ("" = the farm's first user), with the groups
