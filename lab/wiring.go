@@ -145,12 +145,33 @@ func (f *Farm) prepareHost(h *Host) error {
 		return fmt.Errorf("give %s its ntlm_users: %w", h.Name, err)
 	}
 	if h.TLS {
-		cfg.TLSCert, cfg.TLSKey = f.certFile(), f.keyFile()
+		if cfg.TLSCert, cfg.TLSKey, err = f.hostCert(h.Name); err != nil {
+			return err
+		}
 	}
 	if f.Config.LB.ProxyProtocol != "" {
 		cfg.ProxyProtocol.Trusted = []string{lbSourceAddr}
 	}
 	return h.writeConfig(cfg)
+}
+
+// hostCert is the certificate host name serves. In passthrough it is the
+// FQDN's, the one clients see. In reencrypt each host has its own, from
+// the lab CA, as the servers behind a re-encrypting ADC usually do: the
+// LB verifies it, and a client's channel binding (to the LB's
+// certificate) does not match it (extended-protection-offload). A
+// certificate the user gave (lb.cert) is served everywhere.
+func (f *Farm) hostCert(name string) (cert, key string, err error) {
+	if f.Config.LB.Mode != lb.ModeReencrypt || f.Config.LB.Cert != "" {
+		return f.certFile(), f.keyFile(), nil
+	}
+	cert = filepath.Join(f.Dir, "tls", name+".pem")
+	key = filepath.Join(f.Dir, "tls", name+"-key.pem")
+	names := []string{f.Config.FQDN, name, "localhost", "127.0.0.1"}
+	if err := f.ca.Issue(names, cert, key); err != nil {
+		return "", "", fmt.Errorf("certificate for %s: %w", name, err)
+	}
+	return cert, key, nil
 }
 
 // exe is the program run for each host: Config.Exe, or this executable.
