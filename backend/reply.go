@@ -108,7 +108,7 @@ func newAPRep(req *messages.APReq) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal EncAPRepPart: %w", err)
 	}
-	enc, err := crypto.GetEncryptedData(asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart), session, keyusage.AP_REP_ENCPART, 0)
+	enc, err := encryptedData(asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart), session, keyusage.AP_REP_ENCPART, 0)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt EncAPRepPart: %w", err)
 	}
