@@ -163,7 +163,7 @@ func (v *Verifier) verifyAPReq(req *messages.APReq, remote string, ch Channel) (
 	if err := v.replayCheck(client, spn, a, now); err != nil {
 		return nil, withUser(err, user)
 	}
-	id = newIdentity(req, kvno, remote)
+	id = newIdentity(req, user, kvno, remote)
 	id.Binding = binding
 	return id, nil
 }
@@ -181,10 +181,11 @@ func (v *Verifier) replayCheck(client, spn string, a *types.Authenticator, now t
 	return nil
 }
 
-func newIdentity(req *messages.APReq, kvno int, remote string) *Identity {
+// newIdentity is who req authenticated; user is its ticket's client.
+func newIdentity(req *messages.APReq, user string, kvno int, remote string) *Identity {
 	t := &req.Ticket
 	return &Identity{
-		User:      principalString(t.DecryptedEncPart.CName.NameString, t.DecryptedEncPart.CRealm),
+		User:      user,
 		SPN:       t.SName.PrincipalNameString(),
 		Realm:     t.Realm,
 		KVNO:      kvno,
