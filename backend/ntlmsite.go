@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -46,8 +47,13 @@ func ntlmToken(h string) (ntlmTok, bool) {
 	return t, false
 }
 
-// spnegoNTLM returns the NTLM message inside a SPNEGO token, or nil.
+// spnegoNTLM returns the NTLM message inside a SPNEGO token, or nil. A
+// token without the NTLMSSP signature anywhere in it cannot carry one,
+// which spares every Kerberos token a second SPNEGO decoding.
 func spnegoNTLM(tok []byte) (mech []byte) {
+	if !bytes.Contains(tok, []byte(ntlmSignature)) {
+		return nil
+	}
 	defer func() {
 		if recover() != nil {
 			mech = nil

@@ -5,17 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/gssapi"
-	"github.com/jcmturner/gokrb5/v8/iana"
-	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/chksumtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -48,21 +43,16 @@ func (in *gssInput) replyToken() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		krb5 = gssFrame(tokIDAPRep, rep)
+		krb5 = gssFrameKRB5(tokIDAPRep, rep)
 	}
 	if !in.spnego {
 		return krb5, nil
 	}
-	resp := spnego.NegTokenResp{
-		NegState:      asn1.Enumerated(spnego.NegStateAcceptCompleted),
-		SupportedMech: in.mech,
-		ResponseToken: krb5,
-	}
-	b, err := resp.Marshal()
+	mech, err := oidDER(in.mech)
 	if err != nil {
 		return nil, fmt.Errorf("marshal NegTokenResp: %w", err)
 	}
-	return b, nil
+	return marshalNegTokenResp(int64(spnego.NegStateAcceptCompleted), mech, krb5), nil
 }
 
 // wantsMutual reports whether the AP-REQ asks for an AP-REP.
@@ -81,14 +71,6 @@ func gssFlags(a *types.Authenticator) uint32 {
 	return binary.LittleEndian.Uint32(c[20:24])
 }
 
-// gssFrame wraps a Kerberos message in the RFC 2743 §3.1 framing with
-// the KRB5 OID and an RFC 4121 token ID.
-func gssFrame(tokID, msg []byte) []byte {
-	oid, _ := asn1.Marshal(oidKRB5())
-	b := append(append(oid, tokID...), msg...)
-	return asn1tools.AddASNAppTag(b, 0)
-}
-
 // newAPRep builds the RFC 4120 §5.5.2 KRB_AP_REP for req (whose ticket and
 // authenticator are decrypted): ctime and cusec copied from the
 // authenticator, a sequence number and, as MIT does, an acceptor subkey,
@@ -96,27 +78,20 @@ func gssFrame(tokID, msg []byte) []byte {
 func newAPRep(req *messages.APReq) ([]byte, error) {
 	a := &req.Authenticator
 	session := req.Ticket.DecryptedEncPart.Key
-	part := messages.EncAPRepPart{CTime: a.CTime.UTC(), Cusec: a.Cusec}
-	var err error
-	if part.SequenceNumber, err = seqNumber(); err != nil {
-		return nil, err
-	}
-	if part.Subkey, err = acceptorSubkey(a.SubKey, session); err != nil {
-		return nil, err
-	}
-	b, err := asn1.Marshal(part)
+	seq, err := seqNumber()
 	if err != nil {
-		return nil, fmt.Errorf("marshal EncAPRepPart: %w", err)
+		return nil, err
 	}
-	enc, err := crypto.GetEncryptedData(asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart), session, keyusage.AP_REP_ENCPART, 0)
+	subkey, err := acceptorSubkey(a.SubKey, session)
+	if err != nil {
+		return nil, err
+	}
+	part := marshalEncAPRepPart(a.CTime, a.Cusec, subkey, seq)
+	enc, err := encryptedData(part, session, keyusage.AP_REP_ENCPART, 0)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt EncAPRepPart: %w", err)
 	}
-	b, err = asn1.Marshal(messages.APRep{PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REP, EncPart: enc})
-	if err != nil {
-		return nil, fmt.Errorf("marshal AP-REP: %w", err)
-	}
-	return asn1tools.AddASNAppTag(b, asnAppTag.APREP), nil
+	return marshalAPRep(enc), nil
 }
 
 // seqNumber is the acceptor's initial sequence number: random, kept in

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"encoding/base64"
-	"fmt"
 	"strings"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -165,5 +164,8 @@ func parseKRB5(b []byte) (*messages.APReq, error) {
 
 // principalString formats name@realm.
 func principalString(name []string, realm string) string {
-	return fmt.Sprintf("%s@%s", strings.Join(name, "/"), realm)
+	if len(name) == 1 {
+		return name[0] + "@" + realm
+	}
+	return strings.Join(name, "/") + "@" + realm
 }

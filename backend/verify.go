@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -164,7 +163,7 @@ func (v *Verifier) verifyAPReq(req *messages.APReq, remote string, ch Channel) (
 	if err := v.replayCheck(client, spn, a, now); err != nil {
 		return nil, withUser(err, user)
 	}
-	id = newIdentity(req, kvno, remote)
+	id = newIdentity(req, user, kvno, remote)
 	id.Binding = binding
 	return id, nil
 }
@@ -182,10 +181,11 @@ func (v *Verifier) replayCheck(client, spn string, a *types.Authenticator, now t
 	return nil
 }
 
-func newIdentity(req *messages.APReq, kvno int, remote string) *Identity {
+// newIdentity is who req authenticated; user is its ticket's client.
+func newIdentity(req *messages.APReq, user string, kvno int, remote string) *Identity {
 	t := &req.Ticket
 	return &Identity{
-		User:      principalString(t.DecryptedEncPart.CName.NameString, t.DecryptedEncPart.CRealm),
+		User:      user,
 		SPN:       t.SName.PrincipalNameString(),
 		Realm:     t.Realm,
 		KVNO:      kvno,
@@ -217,7 +217,7 @@ func (v *Verifier) decryptTicket(t *messages.Ticket) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	plain, err := crypto.DecryptEncPart(t.EncPart, key, keyusage.KDC_REP_TICKET)
+	plain, err := decryptEncPart(t.EncPart, key, keyusage.KDC_REP_TICKET)
 	if err != nil {
 		return 0, krbErr(errorcode.KRB_AP_ERR_MODIFIED,
 			"ticket for %s did not decrypt with keytab kvno %d %s (%v): the KDC used another key (password changed without a new keytab, or the SPN is on another account)",
@@ -232,13 +232,26 @@ func (v *Verifier) decryptTicket(t *messages.Ticket) (int, error) {
 // decryptAuthenticator decrypts the authenticator with the ticket's
 // session key and checks it names the ticket's client.
 func decryptAuthenticator(req *messages.APReq) error {
-	if err := req.DecryptAuthenticator(req.Ticket.DecryptedEncPart.Key); err != nil {
+	if err := decryptAuthenticatorPart(req); err != nil {
 		return krbErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator did not decrypt with the ticket's session key: %v", err)
 	}
 	a, e := &req.Authenticator, &req.Ticket.DecryptedEncPart
 	if !sameName(a.CName.NameString, e.CName.NameString) || a.CRealm != e.CRealm {
 		return krbErr(errorcode.KRB_AP_ERR_BADMATCH, "authenticator client %s does not match ticket client %s",
 			principalString(a.CName.NameString, a.CRealm), principalString(e.CName.NameString, e.CRealm))
+	}
+	return nil
+}
+
+// decryptAuthenticatorPart is messages.APReq.DecryptAuthenticator with
+// this package's decryption.
+func decryptAuthenticatorPart(req *messages.APReq) error {
+	b, err := decryptEncPart(req.EncryptedAuthenticator, req.Ticket.DecryptedEncPart.Key, authenticatorUsage(req.Ticket.SName))
+	if err != nil {
+		return fmt.Errorf("error decrypting authenticator: %v", err)
+	}
+	if err := req.Authenticator.Unmarshal(b); err != nil {
+		return fmt.Errorf("error unmarshaling authenticator: %v", err)
 	}
 	return nil
 }
