@@ -67,6 +67,7 @@ runs until SIGINT or SIGTERM, then stops every process it started.`,
 	cmd.Flags().StringVar(&keytab, "keytab", "", "with --kdc: the keytab you exported with the keys of HTTP/<fqdn>, copied to every host")
 	cmd.Flags().StringVar(&kadmin, "kadmin", "", "with --kdc: HOST:PORT of its kadmind; krbfarm makes the accounts, SPNs and keys there with kadmin (no --keytab; directory commands and scenarios work)")
 	cmd.Flags().StringVar(&admin, "admin", "", "with --kadmin: the principal kadmin authenticates as (e.g. admin/admin); its password comes from $"+lab.AdminPasswordEnv)
+	cmd.Flags().StringVar(&ready, "ready-file", "", "write the farm's URL to this file once it is ready (with --scenario: broken); see also krbfarm wait")
 	return cmd
 }
 
