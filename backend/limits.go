@@ -117,7 +117,7 @@ type rejecter struct {
 func (r *rejecter) reject(c net.Conn) {
 	r.site.stats.connRejected.Add(1)
 	remote := c.RemoteAddr().String()
-	if ok, n := r.site.rateLog.allow("maxConnections"); ok {
+	if ok, n := r.site.rateLog.Allow("maxConnections"); ok {
 		r.site.log.Warn("connection refused: maxConnections reached", zap.String("remote", remote),
 			zap.Int("maxConnections", r.site.cfg.MaxConnections), zap.Int("suppressed", n))
 	}

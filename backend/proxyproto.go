@@ -167,7 +167,7 @@ func proxyRefusal(err error) string {
 func (s *Site) proxyRefused(sender, reason string) {
 	s.stats.proxyRefused.Add(1)
 	ip, _ := splitRemote(sender)
-	if ok, n := s.rateLog.allow("proxy " + ip); ok {
+	if ok, n := s.rateLog.Allow("proxy " + ip); ok {
 		s.log.Warn("proxy header refused", zap.String("remote", sender), zap.String("reason", reason),
 			zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted), zap.Int("suppressed", n))
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/ratelog"
 )
 
 // proxyFuzzDeadline bounds one fuzzed connection.
@@ -93,5 +95,5 @@ func startsWithProxySignature(b []byte) bool {
 // quietSite is a Site with no logger and no server, enough for the
 // listener wrappers.
 func quietSite() *Site {
-	return &Site{log: zap.NewNop(), rateLog: newLogLimiter(rateLogEvery, rateLogKeys, time.Now)}
+	return &Site{log: zap.NewNop(), rateLog: ratelog.New(rateLogEvery, rateLogKeys, time.Now)}
 }

@@ -12,6 +12,16 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/ratelog"
+)
+
+// Bounds of rate-limited log lines (connections over the limit, refused
+// PROXY headers): at most one line per key (a sender address) per
+// rateLogEvery, for at most rateLogKeys keys at once.
+const (
+	rateLogEvery = 10 * time.Second
+	rateLogKeys  = 4096
 )
 
 // Option adjusts a Site beyond what Config says.
@@ -45,7 +55,7 @@ type Site struct {
 	singleRequest atomic.Bool
 
 	stats   counters
-	rateLog *logLimiter // rate-limited lines: connections over the limit, refused PROXY headers
+	rateLog *ratelog.Limiter // rate-limited lines: connections over the limit, refused PROXY headers
 
 	mu      sync.Mutex
 	servers map[*http.Server]struct{}
@@ -75,7 +85,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 		log:       log.With(zap.String("backend", cfg.Name)),
 		verifier:  NewVerifier(cfg, kt, o.clock),
 		ntlmNames: newNTLMNames(cfg.Name, cfg.Realm),
-		rateLog:   newLogLimiter(rateLogEvery, rateLogKeys, time.Now),
+		rateLog:   ratelog.New(rateLogEvery, rateLogKeys, time.Now),
 		servers:   make(map[*http.Server]struct{}),
 	}
 	if err := s.openFiles(); err != nil {

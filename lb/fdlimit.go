@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/ratelog"
 )
 
 // Where the balancer ran out of file descriptors: the values of the op
@@ -22,6 +24,10 @@ const (
 
 var fdOpNames = [fdOps]string{"accept", "dial", "health", "pipe"}
 
+// fdLogEvery is how often the fd-exhaustion line may be written: one line
+// for the whole balancer (one key, ""), whatever the op.
+const fdLogEvery = time.Second
+
 // fdPauseMax bounds the accept pause after running out of descriptors, as
 // Go's http.Server bounds its accept retry.
 const fdPauseMax = time.Second
@@ -35,9 +41,14 @@ const fdPauseMax = time.Second
 type fdGuard struct {
 	log       *zap.Logger
 	counts    [fdOps]atomic.Uint64
-	lines     logLimiter
-	pauseTill atomic.Int64 // unix nanoseconds before which accepting waits
-	backoff   atomic.Int64 // the last pause; doubles while exhaustion repeats
+	lines     *ratelog.Limiter // the Error line, one per fdLogEvery
+	pauseTill atomic.Int64     // unix nanoseconds before which accepting waits
+	backoff   atomic.Int64     // the last pause; doubles while exhaustion repeats
+}
+
+// newFDGuard returns an fdGuard logging to log.
+func newFDGuard(log *zap.Logger) *fdGuard {
+	return &fdGuard{log: log, lines: ratelog.New(fdLogEvery, 1, time.Now)}
 }
 
 // isFDExhausted reports whether err means no file descriptor was free,
@@ -51,9 +62,9 @@ func isFDExhausted(err error) bool {
 func (g *fdGuard) exhausted(op int, err error) {
 	g.counts[op].Add(1)
 	g.pauseAccept()
-	if ok, suppressed := g.lines.allow(time.Now()); ok {
+	if ok, suppressed := g.lines.Allow(""); ok {
 		g.log.Error(fdAdvice(err), zap.String("op", fdOpNames[op]),
-			zap.Uint64("suppressed", suppressed), zap.Error(err))
+			zap.Int("suppressed", suppressed), zap.Error(err))
 	}
 }
 
@@ -88,27 +99,4 @@ func fdAdvice(err error) string {
 		return fmt.Sprintf("too many open files: raise ulimit -n (now %d)", n)
 	}
 	return "too many open files: raise ulimit -n"
-}
-
-// logLimiter lets one log line through per interval (0: one a second)
-// and counts the ones it held back.
-type logLimiter struct {
-	interval   time.Duration
-	next       atomic.Int64 // unix nanoseconds of the next line allowed
-	suppressed atomic.Uint64
-}
-
-// allow reports whether a line may be logged at now, and how many were
-// held back since the last one.
-func (l *logLimiter) allow(now time.Time) (bool, uint64) {
-	next := l.next.Load()
-	every := l.interval
-	if every == 0 {
-		every = time.Second
-	}
-	if now.UnixNano() < next || !l.next.CompareAndSwap(next, now.Add(every).UnixNano()) {
-		l.suppressed.Add(1)
-		return false, 0
-	}
-	return true, l.suppressed.Swap(0)
 }

@@ -9,6 +9,16 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
+
+	"github.com/krbfarm/krbfarm/internal/ratelog"
+)
+
+// Bounds of the refused-PROXY-header line: at most one per sender address
+// per proxyLogEvery, for at most proxyLogKeys addresses at once (as the
+// backends' own "proxy header refused" line).
+const (
+	proxyLogEvery = 10 * time.Second
+	proxyLogKeys  = 4096
 )
 
 // PROXY protocol versions, the values of Config.ProxyProtocol.
@@ -65,14 +75,15 @@ func ProxyListener(ln net.Listener, trusted []string, log *zap.Logger) net.Liste
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &proxyListener{Listener: &proxyproto.Listener{Listener: ln, ConnPolicy: policy}, log: log}
+	return &proxyListener{Listener: &proxyproto.Listener{Listener: ln, ConnPolicy: policy}, log: log,
+		lines: ratelog.New(proxyLogEvery, proxyLogKeys, time.Now)}
 }
 
 // proxyListener logs the refusals of its go-proxyproto listener.
 type proxyListener struct {
 	net.Listener
 	log   *zap.Logger
-	lines logLimiter
+	lines *ratelog.Limiter // per sender address
 }
 
 func (l *proxyListener) Accept() (net.Conn, error) {
@@ -83,12 +94,23 @@ func (l *proxyListener) Accept() (net.Conn, error) {
 	return &proxyConn{Conn: c, l: l}, nil
 }
 
-// refused logs an untrusted sender's header, rate-limited.
+// refused logs an untrusted sender's header, at most once per sender
+// address (its IP: each connection has another port) per proxyLogEvery.
 func (l *proxyListener) refused(sender net.Addr) {
-	if ok, suppressed := l.lines.allow(time.Now()); ok {
+	if ok, suppressed := l.lines.Allow(senderIP(sender)); ok {
 		l.log.Warn("PROXY header from an untrusted sender refused; if it is a load balancer, add its address to proxy_protocol.trusted",
-			zap.Stringer("remote", sender), zap.Uint64("suppressed", suppressed))
+			zap.Stringer("remote", sender), zap.Int("suppressed", suppressed))
 	}
+}
+
+// senderIP is the IP address of a sender, or the whole address when it
+// has no port.
+func senderIP(a net.Addr) string {
+	s := a.String()
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
 }
 
 // proxyConn reports its refusal, once.

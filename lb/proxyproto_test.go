@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/krbfarm/krbfarm/internal/ratelog"
 )
 
 // headerBackend reports, for each connection, the raw bytes before the
@@ -184,47 +187,55 @@ func TestValidateTrusted(t *testing.T) {
 }
 
 // TestUntrustedProxyHeaderLogged checks that a refused header is logged
-// with the sender's address, once a second at most, saying how many were
-// held back.
+// with the sender's address, at most once per sender address (whatever
+// its port) per proxyLogEvery, the next line saying how many were held
+// back. Before internal/ratelog, the line was global (one a second for
+// all senders), so a second untrusted sender within the second went
+// unnamed: the two-sender half of this test failed.
 func TestUntrustedProxyHeaderLogged(t *testing.T) {
 	o := newObserved()
-	ch := make(chanListener, 3)
+	ch := make(chanListener, 1)
 	ln := ProxyListener(ch, []string{"10.0.0.0/8"}, o.log)
-	sender := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 40001}
-	for range 3 {
-		ch <- bytesConn{Reader: bytes.NewReader([]byte("PROXY TCP4 192.0.2.7 192.0.2.1 4444 443\r\nhi")), addr: sender}
-		c, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadAll(c); !errors.Is(err, proxyproto.ErrSuperfluousProxyHeader) {
-			t.Errorf("read: %v; want ErrSuperfluousProxyHeader", err)
-		}
-		c.Close()
+	var now atomic.Int64 // the limiter's clock, advanced by hand
+	now.Store(time.Unix(1700000000, 0).UnixNano())
+	ln.(*proxyListener).lines = ratelog.New(proxyLogEvery, proxyLogKeys, func() time.Time { return time.Unix(0, now.Load()) })
+	a := func(port int) *net.TCPAddr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: port} }
+	b := &net.TCPAddr{IP: net.IPv4(198, 51, 100, 3), Port: 40001}
+	for _, sender := range []*net.TCPAddr{a(40001), a(40002), b, a(40003)} {
+		refuseOne(t, ch, ln, sender)
 	}
-	lines := o.logs.FilterMessageSnippet("untrusted sender").All()
-	if len(lines) != 1 {
-		t.Fatalf("3 refusals within a second gave %d log lines; want 1", len(lines))
+	checkRefusedLines(t, o, []string{a(40001).String(), b.String()}, []int64{0, 0})
+	now.Add(int64(proxyLogEvery))
+	refuseOne(t, ch, ln, a(40004))
+	checkRefusedLines(t, o, []string{a(40001).String(), b.String(), a(40004).String()}, []int64{0, 0, 2})
+}
+
+// refuseOne sends a PROXY header from an untrusted sender through ln.
+func refuseOne(t *testing.T, ch chanListener, ln net.Listener, sender net.Addr) {
+	t.Helper()
+	ch <- bytesConn{Reader: bytes.NewReader([]byte("PROXY TCP4 192.0.2.7 192.0.2.1 4444 443\r\nhi")), addr: sender}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := lines[0].ContextMap()["remote"]; got != sender.String() {
-		t.Errorf("remote: got %v; want %v", got, sender)
+	defer c.Close()
+	if _, err := io.ReadAll(c); !errors.Is(err, proxyproto.ErrSuperfluousProxyHeader) {
+		t.Errorf("read from %v: %v; want ErrSuperfluousProxyHeader", sender, err)
 	}
 }
 
-func TestLogLimiter(t *testing.T) {
-	var l logLimiter
-	t0 := time.Unix(1000, 0)
-	for i, tc := range []struct {
-		at         time.Duration
-		ok         bool
-		suppressed uint64
-	}{
-		{0, true, 0}, {10 * time.Millisecond, false, 0}, {999 * time.Millisecond, false, 0},
-		{time.Second, true, 2}, {1500 * time.Millisecond, false, 0}, {5 * time.Second, true, 1},
-	} {
-		ok, suppressed := l.allow(t0.Add(tc.at))
-		if ok != tc.ok || suppressed != tc.suppressed {
-			t.Errorf("%d: allow(+%v) = %v, %d; want %v, %d", i, tc.at, ok, suppressed, tc.ok, tc.suppressed)
+// checkRefusedLines checks the refusal lines logged so far: their
+// remote and suppressed fields, in order.
+func checkRefusedLines(t *testing.T, o *observed, remotes []string, suppressed []int64) {
+	t.Helper()
+	lines := o.logs.FilterMessageSnippet("untrusted sender").All()
+	if len(lines) != len(remotes) {
+		t.Fatalf("got %d refusal lines %v; want %d, for %v", len(lines), lines, len(remotes), remotes)
+	}
+	for i, l := range lines {
+		m := l.ContextMap()
+		if m["remote"] != remotes[i] || m["suppressed"] != suppressed[i] {
+			t.Errorf("line %d: remote %v, suppressed %v; want %s, %d", i, m["remote"], m["suppressed"], remotes[i], suppressed[i])
 		}
 	}
 }

@@ -108,7 +108,7 @@ func New(cfg Config, tlsConf *tls.Config, log *zap.Logger) (*Server, error) {
 	mode := cfg.Mode
 	s.curMode.Store(&mode)
 	s.l7 = s.newL7Pool()
-	s.fd = &fdGuard{log: log}
+	s.fd = newFDGuard(log)
 	s.pool = newPool(newGeneration(cfg, nil), s.dialBackend, s.fd, log)
 	s.pool.proxyHeader = cfg.ProxyProtocol
 	s.ctx, s.cancel = context.WithCancel(context.Background())
