@@ -1,7 +1,6 @@
 package lab_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,47 +82,11 @@ func startExternalKDC(t *testing.T) externalKDC {
 	return k
 }
 
-// startKDCProcess runs krb5kdc -n and waits, bounded, for its
-// "starting..." line; t.Cleanup stops it by PID.
+// startKDCProcess runs krb5kdc -n for extRealm as a container would
+// (startDaemon: waits for its "starting..." line, stops it by PID).
 func startKDCProcess(t *testing.T, prog string, env []string) {
 	t.Helper()
-	cmd := exec.Command(prog, "-n", "-r", extRealm)
-	cmd.Env = env
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		cmd.Wait()
-		pr.Close()
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "starting...") {
-				ready <- true
-				break
-			}
-		}
-		ready <- false
-		for sc.Scan() { // keep draining so the KDC never blocks on its output
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("krb5kdc exited before starting")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("krb5kdc did not say starting... within 10s")
-	}
+	startDaemon(t, env, prog, "-n", "-r", extRealm)
 }
 
 func freePort(t *testing.T) int {
