@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krbfarm/krbfarm/internal/peertest"
+
 	"github.com/krbfarm/krbfarm/backend"
 	"github.com/krbfarm/krbfarm/lab"
 	"github.com/krbfarm/krbfarm/lab/labtest"
@@ -36,10 +38,7 @@ func needHAProxy(t *testing.T) string {
 		}
 	}
 	msg := "haproxy not installed: apt-get install -y haproxy"
-	if os.Getenv("KRBFARM_REQUIRE_PEERS") == "1" {
-		t.Fatal(msg + " (KRBFARM_REQUIRE_PEERS=1)")
-	}
-	t.Skip(msg)
+	peertest.Missing(t, msg)
 	return ""
 }
 

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krbfarm/krbfarm/internal/peertest"
+
 	"github.com/chromedp/chromedp"
 
 	"github.com/krbfarm/krbfarm/lab"
@@ -66,10 +68,7 @@ func needPeer(t *testing.T, pkg string, programs ...string) string {
 		}
 	}
 	msg := fmt.Sprintf("%s not installed: apt-get install -y %s", programs[0], pkg)
-	if os.Getenv("KRBFARM_REQUIRE_PEERS") == "1" {
-		t.Fatal(msg + " (KRBFARM_REQUIRE_PEERS=1)")
-	}
-	t.Skip(msg)
+	peertest.Missing(t, msg)
 	return ""
 }
 

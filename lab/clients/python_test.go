@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krbfarm/krbfarm/internal/peertest"
+
 	"github.com/krbfarm/krbfarm/lab"
 	"github.com/krbfarm/krbfarm/lab/labtest"
 )
@@ -86,10 +88,7 @@ func needPython(t *testing.T) {
 	t.Helper()
 	if err := exec.Command(python, "-c", "import gssapi, requests_kerberos").Run(); err != nil {
 		msg := fmt.Sprintf("%s cannot import gssapi and requests_kerberos (%v): apt-get install python3-gssapi python3-requests-kerberos", python, err)
-		if os.Getenv("KRBFARM_REQUIRE_PEERS") == "1" {
-			t.Fatal(msg + " (KRBFARM_REQUIRE_PEERS=1)")
-		}
-		t.Skip("skipping: " + msg)
+		peertest.Missing(t, msg)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/krbfarm/krbfarm/internal/peertest"
 
 	"github.com/chromedp/chromedp"
 
@@ -53,10 +54,7 @@ func needChromium(t *testing.T) string {
 		}
 	}
 	msg := "chromium not installed: apt-get install -y chromium"
-	if os.Getenv("KRBFARM_REQUIRE_PEERS") == "1" {
-		t.Fatal(msg + " (KRBFARM_REQUIRE_PEERS=1)")
-	}
-	t.Skip(msg)
+	peertest.Missing(t, msg)
 	return ""
 }
 
