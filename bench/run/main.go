@@ -15,7 +15,8 @@
 // BENCH_IDLE_CONNS and BENCH_ENGINES (e.g. epoll,goroutine) set the
 // defaults of -duration, -rounds, -layouts, -idle-conns and -engines.
 //
-// "run auth" is make authbench (auth.go).
+// "run auth" is make authbench (auth.go); "run farm" is make farmbench
+// (farm.go).
 package main
 
 import (
@@ -51,6 +52,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "auth" {
 		os.Exit(authMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "farm" {
+		os.Exit(farmMain(os.Args[2:]))
 	}
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {
