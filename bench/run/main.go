@@ -16,7 +16,8 @@
 // defaults of -duration, -rounds, -layouts, -idle-conns and -engines.
 //
 // "run auth" is make authbench (auth.go); "run farm" is make farmbench
-// (farm.go).
+// (farm.go); "run tables" prints the README's tables from the results
+// files, "run tables -write" rewrites them in README.md (tables.go).
 package main
 
 import (
@@ -55,6 +56,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "farm" {
 		os.Exit(farmMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "tables" {
+		os.Exit(tablesMain(os.Args[2:]))
 	}
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {
