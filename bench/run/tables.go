@@ -42,13 +42,22 @@ func fixedColumns(cs ...column) func(*Results) []column {
 	return func(*Results) []column { return cs }
 }
 
-// lbColumns are krbfarm, HAProxy and nginx, with their versions.
+// lbColumns are krbfarm (and its extra engines, BENCH_ENGINES), HAProxy
+// and nginx, with their versions.
 func lbColumns(r *Results) []column {
-	return []column{
-		{subjKrbfarm, "krbfarm"},
-		{subjHAProxy, strings.TrimSpace("HAProxy " + version(r.Machine["haproxy"], `version (\d+\.\d+)`))},
-		{subjNginx, strings.TrimSpace("nginx " + version(r.Machine["nginx"], `nginx/(\d+\.\d+)`) + " stream")},
+	cols := []column{{subjKrbfarm, "krbfarm"}}
+	seen := map[string]bool{}
+	for _, m := range r.Metrics {
+		for _, s := range sortedKeys(m.Values) {
+			if strings.HasPrefix(s, subjKrbfarm+"-") && !seen[s] {
+				seen[s] = true
+				cols = append(cols, column{s, s})
+			}
+		}
 	}
+	return append(cols,
+		column{subjHAProxy, strings.TrimSpace("HAProxy " + version(r.Machine["haproxy"], `version (\d+\.\d+)`))},
+		column{subjNginx, strings.TrimSpace("nginx " + version(r.Machine["nginx"], `nginx/(\d+\.\d+)`) + " stream")})
 }
 
 // version is the first group of re in s, or "".
@@ -120,10 +129,7 @@ func (ts tableSpec) render(r *Results) string {
 	}
 	b.WriteString(" | krbfarm / " + ts.peerHeading(cols) + " |\n|---" + strings.Repeat("|---", len(cols)+1) + "|\n")
 	var notes []string
-	for _, m := range r.Metrics {
-		if ts.layout != "" && m.Layout != ts.layout {
-			continue
-		}
+	for _, m := range ts.metrics(r) {
 		b.WriteString("| " + ts.label(m))
 		for _, c := range cols {
 			b.WriteString(" | " + mdCell(m, c.subject))
@@ -140,6 +146,17 @@ func (ts tableSpec) render(r *Results) string {
 		b.WriteString("\n" + s + "\n")
 	}
 	return b.String()
+}
+
+// metrics are r's metrics this table shows.
+func (ts tableSpec) metrics(r *Results) []*Metric {
+	var out []*Metric
+	for _, m := range r.Metrics {
+		if ts.layout == "" || m.Layout == ts.layout {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // peerHeading is the ratio column's divisor: the one peer, or "best".
@@ -216,7 +233,8 @@ func servedLine(r *Results, cols []column) string {
 }
 
 // generateTables renders every table whose results file exists under
-// root, by name.
+// root and holds its metrics (a run of one layout has no table for the
+// other), by name.
 func generateTables(root string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, ts := range benchTables {
@@ -227,7 +245,9 @@ func generateTables(root string) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[ts.name] = ts.render(r)
+		if len(ts.metrics(r)) > 0 {
+			out[ts.name] = ts.render(r)
+		}
 	}
 	return out, nil
 }

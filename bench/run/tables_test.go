@@ -96,3 +96,34 @@ func TestRenderTable(t *testing.T) {
 		}
 	}
 }
+
+// A make bench run of one layout (BENCH_LAYOUTS=pinned) has no table for
+// the other: the README's block for it is then reported, not left empty.
+func TestGenerateTablesOneLayout(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(root+"/bench", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := newMetric("keep-alive small requests", "req/s", higher)
+	m.Layout = layoutPinned
+	m.set(subjKrbfarm, 10, "")
+	m.set("krbfarm-goroutine", 9, "")
+	m.set(subjHAProxy, 11, "")
+	m.computeRatio()
+	if err := writeJSON(root+"/bench/results.json", &Results{Machine: map[string]string{}, Settings: map[string]string{}, Metrics: []*Metric{m}}); err != nil {
+		t.Fatal(err)
+	}
+	tables, err := generateTables(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tables["lb-unpinned"]; ok {
+		t.Errorf("an lb-unpinned table from a pinned-only run")
+	}
+	if got, want := tables["lb-pinned"], "| keep-alive req/s | 10 | 9 | 11 | - | 0.91x haproxy |"; !strings.Contains(got, want) {
+		t.Errorf("lb-pinned table lacks %q:\n%s", want, got)
+	}
+	if _, err := replaceBlocks(block("lb-pinned", "")+block("lb-unpinned", ""), tables); err == nil || !strings.Contains(err.Error(), `"lb-unpinned": no such table`) {
+		t.Errorf("README with an lb-unpinned block: error %v; want one naming it", err)
+	}
+}
