@@ -88,6 +88,20 @@ func farmRun(ctx context.Context, o farmOptions) error {
 	}
 	res := &Results{Machine: machine(o.krbfarm), Settings: farmSettings(o)}
 	printFarmHeader(res)
+	if err := a.benchFarms(ctx, o, res); err != nil {
+		return err
+	}
+	if err := writeJSON(o.out, res); err != nil {
+		return fmt.Errorf("write %s: %w", o.out, err)
+	}
+	fmt.Println("\nresults written to", o.out)
+	return nil
+}
+
+// benchFarms starts both farms, runs the rounds, stops the farms and
+// prints the table.
+func (a *authEnv) benchFarms(ctx context.Context, o farmOptions, res *Results) error {
+	defer a.ps.stopAll()
 	targets, maker, err := a.startFarms(ctx)
 	if err != nil {
 		return err
@@ -114,10 +128,6 @@ func farmRun(ctx context.Context, o farmOptions) error {
 	for _, n := range res.Notes {
 		fmt.Println("  note:", n)
 	}
-	if err := writeJSON(o.out, res); err != nil {
-		return fmt.Errorf("write %s: %w", o.out, err)
-	}
-	fmt.Println("\nresults written to", o.out)
 	return nil
 }
 
