@@ -102,7 +102,7 @@ func farmRun(ctx context.Context, o farmOptions) error {
 // prints the table.
 func (a *authEnv) benchFarms(ctx context.Context, o farmOptions, res *Results) error {
 	defer a.ps.stopAll()
-	targets, maker, err := a.startFarms(ctx)
+	targets, maker, err := a.startFarms(ctx, res.Settings)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (a *authEnv) benchFarms(ctx context.Context, o farmOptions, res *Results) e
 		res.Settings["tls "+s] = tlsSummary(targets[s])
 		fmt.Printf("  TLS %-15s %s\n", s+":", res.Settings["tls "+s])
 	}
-	fmt.Println()
+	fmt.Printf("  page:     %s\n\n", res.Settings["page"])
 	sp := roundSpec{duration: o.duration, rounds: o.rounds, conns: o.conns,
 		subjects: []string{subjKrbfarm, subjHAApache}, peer: subjHAApache, cpuName: "farm CPU"}
 	benchLoads(ctx, sp, targets, maker, res)

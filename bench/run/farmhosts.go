@@ -46,7 +46,8 @@ backend be
 // startFarms starts both farms on a.hostCPU: `krbfarm up` with two hosts,
 // then two Apache hosts with the same keytab and HAProxy with the same
 // certificate in front; it logs the user in and returns both front doors.
-func (a *authEnv) startFarms(ctx context.Context) (map[string]authTarget, *tokenMaker, error) {
+// The page's size goes to settings["page"].
+func (a *authEnv) startFarms(ctx context.Context, settings map[string]string) (map[string]authTarget, *tokenMaker, error) {
 	up, fi, err := a.startRealm(ctx, a.hostCPU, "server1", "server2")
 	if err != nil {
 		return nil, nil, fmt.Errorf("krbfarm up: %w", err)
@@ -64,7 +65,13 @@ func (a *authEnv) startFarms(ctx context.Context) (map[string]authTarget, *token
 	if err != nil {
 		return nil, nil, err
 	}
-	ht, err := a.startHAApache(ctx, fi, h, kt, maker)
+	n, err := writePage(h, kt, maker)
+	if err != nil {
+		maker.close()
+		return nil, nil, fmt.Errorf("krbfarm page: %w", err)
+	}
+	settings["page"] = fmt.Sprintf("GET the krbfarm hosts' page (%d B); each Apache serves a static file of the same size", n)
+	ht, err := a.startHAApache(ctx, fi, h, kt)
 	if err != nil {
 		maker.close()
 		return nil, nil, err
@@ -95,10 +102,7 @@ func krbfarmTarget(fi farmInfo, pid int) (authTarget, error) {
 
 // startHAApache starts two Apache hosts and HAProxy in front of them,
 // with krbfarm's certificate; kt gives the client settings to copy.
-func (a *authEnv) startHAApache(ctx context.Context, fi farmInfo, h hostFiles, kt authTarget, maker *tokenMaker) (authTarget, error) {
-	if err := writePage(h, kt, maker); err != nil {
-		return authTarget{}, err
-	}
+func (a *authEnv) startHAApache(ctx context.Context, fi farmInfo, h hostFiles, kt authTarget) (authTarget, error) {
 	var servers strings.Builder
 	pids := []int{}
 	for _, name := range []string{"apache1", "apache2"} {
@@ -121,13 +125,14 @@ func (a *authEnv) startHAApache(ctx context.Context, fi farmInfo, h hostFiles, k
 const farmPage = "page.html"
 
 // writePage writes Apache's page with as many bytes as the krbfarm
-// hosts' authenticated page, so both farms send the same body.
-func writePage(h hostFiles, kt authTarget, maker *tokenMaker) error {
+// hosts' authenticated page, so both farms send the same body; it
+// returns the size.
+func writePage(h hostFiles, kt authTarget, maker *tokenMaker) (int, error) {
 	n, err := pageSize(kt, maker)
 	if err != nil {
-		return fmt.Errorf("krbfarm page: %w", err)
+		return 0, err
 	}
-	return os.WriteFile(filepath.Join(h.root, farmPage), []byte(strings.Repeat("k", max(n-1, 0))+"\n"), 0o644)
+	return n, os.WriteFile(filepath.Join(h.root, farmPage), []byte(strings.Repeat("k", max(n-1, 0))+"\n"), 0o644)
 }
 
 // pageSize is the length of t's page for an authenticated request.

@@ -145,7 +145,25 @@ func (ts tableSpec) render(r *Results) string {
 	if s := servedLine(r, cols); s != "" {
 		b.WriteString("\n" + s + "\n")
 	}
+	if s := tlsLine(r, cols); s != "" {
+		b.WriteString("\n" + s + "\n")
+	}
 	return b.String()
+}
+
+// tlsLine says what each front door negotiated (make farmbench's
+// settings "tls SUBJECT").
+func tlsLine(r *Results, cols []column) string {
+	var parts []string
+	for _, c := range cols {
+		if v := r.Settings["tls "+c.subject]; v != "" {
+			parts = append(parts, c.heading+": "+v)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "TLS negotiated with the load generator: " + strings.Join(parts, "; ") + "."
 }
 
 // metrics are r's metrics this table shows.
