@@ -127,3 +127,27 @@ func TestGenerateTablesOneLayout(t *testing.T) {
 		t.Errorf("README with an lb-unpinned block: error %v; want one naming it", err)
 	}
 }
+
+func TestServedNotes(t *testing.T) {
+	served := map[string]map[string]map[string]int{
+		"keep-alive": {
+			subjKrbfarm:  {"server1": 5, "server2": 4},
+			subjHAApache: {"apache1": 9, "apache2": 0},
+		},
+		"new connection": {
+			subjKrbfarm:  {"": 3, "server1": 6},
+			subjHAApache: {"apache1": 1, "apache2": 1},
+		},
+	}
+	got := servedNotes(served, []string{subjKrbfarm, subjHAApache})
+	want := []string{
+		"keep-alive, haproxy+apache: 1 host(s) answered; want 2",
+		"new connection, krbfarm: 1 host(s) answered; want 2",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q; want %q", got, want)
+	}
+	if got, want := formatServed(served["new connection"][subjKrbfarm]), "(no header) 3, server1 6"; got != want {
+		t.Errorf("formatServed: got %q; want %q", got, want)
+	}
+}
