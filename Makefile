@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/krbfarm
 PKGS    := ./...
 
-.PHONY: all deps build install demo up test test-short vet chaos bench authbench gobench fuzz clean
+.PHONY: all deps build install demo up test test-short vet chaos bench authbench farmbench benchtables gobench fuzz clean
 
 all: build
 
@@ -56,6 +56,20 @@ bench:
 # libapache2-mod-auth-gssapi when missing); see bench/authbench.sh.
 authbench:
 	bench/authbench.sh
+
+# Whole farms through a TLS front door: krbfarm up (its LB terminating
+# TLS, 2 hosts) vs HAProxy terminating TLS (mode tcp) in front of 2 Apache
+# mod_auth_gssapi hosts, the same keytab and certificate (installs haproxy,
+# apache2 and libapache2-mod-auth-gssapi when missing); see
+# bench/farmbench.sh.
+farmbench:
+	bench/farmbench.sh
+
+# Rewrites README.md's benchmark tables from bench/results.json,
+# bench/authresults.json and bench/farmresults.json (TestReadmeBenchTables
+# in bench/run fails when they differ).
+benchtables:
+	$(GO) run ./bench/run tables -write
 
 # Every fuzz target, one after another, FUZZTIME each (default 10m), one
 # worker. Go minimises each new input for up to 60 s by default, and shows

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -106,18 +105,6 @@ func writeRatios(w io.Writer, a, b *Results) {
 		fmt.Fprintln(w)
 		printAligned(w, rows)
 	}
-}
-
-func readResults(path string) (*Results, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r Results
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: not a results file: %w", path, err)
-	}
-	return &r, nil
 }
 
 // agreeMain is "krbfarm-bench agree A.json B.json": exit 0 when every

@@ -72,12 +72,6 @@ type authEnv struct {
 	hostCPU, loadCPU string // taskset lists; "" = not pinned
 }
 
-// authTarget is one host under test.
-type authTarget struct {
-	url string
-	pid int
-}
-
 func authRun(ctx context.Context, o authOptions) error {
 	dir, err := os.MkdirTemp("", "krbfarm-authbench-")
 	if err != nil {
@@ -106,7 +100,10 @@ func authRun(ctx context.Context, o authOptions) error {
 		return err
 	}
 	defer maker.close()
-	a.benchLoads(ctx, o, targets, maker, res)
+	sp := roundSpec{duration: o.duration, rounds: o.rounds, conns: o.conns,
+		subjects: []string{subjKrbfarm, subjApache}, peer: subjApache, cpuName: "host CPU"}
+	benchLoads(ctx, sp, targets, maker, res)
+	res.Served = nil // one host each: nothing to tell
 	if o.soak > 0 && ctx.Err() == nil {
 		res.Soak = a.soak(ctx, o, targets[subjKrbfarm], maker)
 	}
@@ -127,7 +124,7 @@ func authRun(ctx context.Context, o authOptions) error {
 
 // startHosts provisions the realm, starts both hosts and logs the user in.
 func (a *authEnv) startHosts(ctx context.Context) (map[string]authTarget, *tokenMaker, error) {
-	_, fi, err := a.startRealm(ctx)
+	_, fi, err := a.startRealm(ctx, "", "server1")
 	if err != nil {
 		return nil, nil, fmt.Errorf("realm (krbfarm up): %w", err)
 	}
@@ -149,7 +146,7 @@ func (a *authEnv) startHosts(ctx context.Context) (map[string]authTarget, *token
 		return nil, nil, err
 	}
 	fmt.Printf("  realm %s, SPN %s, user %s; krbfarm backend %s, Apache %s\n\n", fi.Realm, fi.SPN, user, kurl, aurl)
-	return map[string]authTarget{subjKrbfarm: {kurl, kp.pid()}, subjApache: {aurl, ap.pid()}}, maker, nil
+	return map[string]authTarget{subjKrbfarm: {url: kurl, pids: []int{kp.pid()}}, subjApache: {url: aurl, pids: []int{ap.pid()}}}, maker, nil
 }
 
 // pinSelf moves every thread of this process to cpus and gives Go one P.

@@ -13,12 +13,22 @@ import (
 	"time"
 )
 
-// farmInfo is the part of krbfarm up's farm.json the auth bench uses.
+// farmInfo is the part of krbfarm up's farm.json the auth and farm
+// benches use.
 type farmInfo struct {
 	Realm    string `json:"realm"`
+	FQDN     string `json:"fqdn"`
 	SPN      string `json:"spn"`
+	URL      string `json:"url"`
 	Krb5Conf string `json:"krb5_conf"`
+	CACert   string `json:"ca_cert"`
+	StateDir string `json:"state_dir"`
+	Ready    bool   `json:"ready"`
+	LB       struct {
+		Addr string `json:"addr"`
+	} `json:"lb"`
 	Backends []struct {
+		Name   string `json:"name"`
 		Keytab string `json:"keytab"`
 	} `json:"backends"`
 	Users []struct {
@@ -28,11 +38,13 @@ type farmInfo struct {
 }
 
 // startRealm runs `krbfarm up` (a real MIT KDC, its hosts and LB) in
-// dir/farm and returns its farm.json once written: the realm, the
-// keytab and the user the auth bench borrows.
-func (a *authEnv) startRealm(ctx context.Context) (*proc, farmInfo, error) {
+// dir/farm, on cpus when not "", with the backends named, and returns
+// its farm.json once the farm is ready: the realm, the keytab and the
+// user the benches borrow.
+func (a *authEnv) startRealm(ctx context.Context, cpus string, backends ...string) (*proc, farmInfo, error) {
 	state := filepath.Join(a.dir, "farm")
-	p, err := a.ps.start("krbfarm-up", "", a.krbfarm, "up", "--state", state, "--listen", "127.0.0.1:0", "--backend", "server1")
+	p, err := a.ps.start("krbfarm-up", cpus, a.krbfarm, "up", "--state", state, "--listen", "127.0.0.1:0",
+		"--mode", "terminate", "--dashboard", "off", "--backend", strings.Join(backends, ","))
 	if err != nil {
 		return nil, farmInfo{}, err
 	}
@@ -42,7 +54,13 @@ func (a *authEnv) startRealm(ctx context.Context) (*proc, farmInfo, error) {
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(b, &fi)
+		if err := json.Unmarshal(b, &fi); err != nil {
+			return err
+		}
+		if !fi.Ready {
+			return fmt.Errorf("farm.json: not ready yet")
+		}
+		return nil
 	})
 	if err == nil && (len(fi.Backends) == 0 || len(fi.Users) == 0) {
 		err = fmt.Errorf("farm.json has no backend or no user")

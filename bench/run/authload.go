@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -105,40 +106,67 @@ type authLoad struct {
 	keepAlive bool // false: a new TCP connection per request
 }
 
+// authTarget is one front door under test: a host, or a farm.
+type authTarget struct {
+	url  string
+	pids []int       // the processes whose CPU counts (each with its children)
+	tls  *tls.Config // for https URLs: the client's TLS settings
+	dial string      // when set, every connection goes to this address whatever the URL's host
+}
+
+// transport is a fresh client transport for t under load l: without
+// keep-alive, every request opens a new connection (and, over TLS, does
+// a full handshake: the client keeps no session cache, so nothing is
+// resumed).
+func (t authTarget) transport(l authLoad) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	dial := d.DialContext
+	if t.dial != "" {
+		dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, t.dial)
+		}
+	}
+	return &http.Transport{DisableKeepAlives: !l.keepAlive, MaxIdleConnsPerHost: l.conns, Proxy: nil,
+		DialContext: dial, TLSClientConfig: t.tls, TLSHandshakeTimeout: 5 * time.Second}
+}
+
 // authResult is one run's outcome.
 type authResult struct {
 	ok, failed int
 	elapsed    time.Duration
 	p50, p99   time.Duration
-	inline     int64 // tokens the pool did not hold
+	inline     int64          // tokens the pool did not hold
+	served     map[string]int // 200s per X-Backend header value ("" = none)
 	firstErr   error
 }
 
 func (r authResult) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
-// runAuthLoad sends authenticated GETs to url from l.conns goroutines for
+// runAuthLoad sends authenticated GETs to t from l.conns goroutines for
 // d, each with a fresh token, and counts 200s.
-func runAuthLoad(ctx context.Context, url string, l authLoad, d time.Duration, pool *tokenPool) authResult {
+func runAuthLoad(ctx context.Context, t authTarget, l authLoad, d time.Duration, pool *tokenPool) authResult {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	tr := &http.Transport{DisableKeepAlives: !l.keepAlive, MaxIdleConnsPerHost: l.conns, Proxy: nil,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	tr := t.transport(l)
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var (
 		mu  sync.Mutex
-		res authResult
+		res = authResult{served: map[string]int{}}
 		lat []time.Duration
 		wg  sync.WaitGroup
 	)
 	start := time.Now()
 	for range l.conns {
 		wg.Go(func() {
-			w := authWorker(ctx, c, url, pool)
+			w := authWorker(ctx, c, t.url, pool)
 			mu.Lock()
 			res.ok, res.failed = res.ok+w.ok, res.failed+w.failed
 			res.firstErr = cmpOr(res.firstErr, w.firstErr)
 			lat = append(lat, w.lat...)
+			for h, n := range w.served {
+				res.served[h] += n
+			}
 			mu.Unlock()
 		})
 	}
@@ -152,13 +180,14 @@ func runAuthLoad(ctx context.Context, url string, l authLoad, d time.Duration, p
 type workerResult struct {
 	ok, failed int
 	lat        []time.Duration
+	served     map[string]int
 	firstErr   error
 }
 
 // authWorker sends requests one after the other until ctx ends; a
 // request cut short by the end of the run counts neither way.
 func authWorker(ctx context.Context, c *http.Client, url string, pool *tokenPool) workerResult {
-	var w workerResult
+	w := workerResult{served: map[string]int{}}
 	for ctx.Err() == nil {
 		tok, err := pool.get()
 		if err != nil {
@@ -167,7 +196,7 @@ func authWorker(ctx context.Context, c *http.Client, url string, pool *tokenPool
 			return w
 		}
 		t0 := time.Now()
-		status, err := authGet(ctx, c, url, tok)
+		status, host, err := authGet(ctx, c, url, tok)
 		switch {
 		case ctx.Err() != nil:
 		case err != nil || status != http.StatusOK:
@@ -176,25 +205,32 @@ func authWorker(ctx context.Context, c *http.Client, url string, pool *tokenPool
 		default:
 			w.ok++
 			w.lat = append(w.lat, time.Since(t0))
+			w.served[host]++
 		}
 	}
 	return w
 }
 
-func authGet(ctx context.Context, c *http.Client, url, tok string) (int, error) {
+// authGet sends one GET with the Authorization value tok; it returns the
+// status and the X-Backend header (which host answered).
+func authGet(ctx context.Context, c *http.Client, url, tok string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Authorization", tok)
 	res, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	return res.StatusCode, nil
+	return res.StatusCode, res.Header.Get(backendHeader), nil
 }
+
+// backendHeader names the host that answered: krbfarm's hosts send it,
+// the bench's Apache hosts are configured to.
+const backendHeader = "X-Backend"
 
 // percentile is the p-th percentile of xs (nearest rank); 0 for none.
 func percentile(xs []time.Duration, p float64) time.Duration {

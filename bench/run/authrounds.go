@@ -17,45 +17,72 @@ var (
 // maxPool caps the tokens built before a run (each about 1-2 KB).
 const maxPool = 100_000
 
+// roundSpec is what the interleaved rounds of an authenticated bench
+// need: make authbench's hosts or make farmbench's farms.
+type roundSpec struct {
+	duration      time.Duration
+	rounds, conns int
+	subjects      []string // in each round's order; krbfarm first
+	peer          string   // the subject krbfarm is compared with
+	cpuName       string   // the servers' CPU line: "host CPU", "farm CPU"
+}
+
 // benchLoads runs both loads in interleaved rounds and appends their
-// metrics to res.
-func (a *authEnv) benchLoads(ctx context.Context, o authOptions, targets map[string]authTarget, maker *tokenMaker, res *Results) {
+// metrics to res, and the requests each host answered to res.Served.
+func benchLoads(ctx context.Context, sp roundSpec, targets map[string]authTarget, maker *tokenMaker, res *Results) {
 	pool := &tokenPool{maker: maker}
 	for _, l := range []authLoad{authNewConn, authKeepAlive} {
-		l.conns = o.conns
-		ms := newAuthMetrics(l.name)
+		l.conns = sp.conns
+		ms := newAuthMetrics(l.name, sp.peer, sp.cpuName)
 		est := map[string]float64{}
-		for round := range o.rounds {
-			for _, s := range []string{subjKrbfarm, subjApache} {
+		for round := range sp.rounds {
+			for _, s := range sp.subjects {
 				if ctx.Err() != nil {
 					return
 				}
 				if round == 0 { // warm-up; its rate sizes the token pool
 					_ = pool.fill(0)
-					est[s] = runAuthLoad(ctx, targets[s].url, l, time.Second, pool).rate()
+					est[s] = runAuthLoad(ctx, targets[s], l, time.Second, pool).rate()
 				}
-				a.authRound(ctx, o, targets[s], l, pool, est[s], ms.record(s))
+				r := authRound(ctx, sp.duration, targets[s], l, pool, est[s], ms.record(s))
+				res.addServed(l.name, s, r.served)
 				if r := ms.rps.Rounds[s]; len(r) > 0 {
 					est[s] = max(est[s], r[len(r)-1])
 				}
-				fmt.Printf("  %d/%d %-36s %-8s %s\n", round+1, o.rounds, l.name, s, ms.line(s))
+				fmt.Printf("  %d/%d %-36s %-15s %s\n", round+1, sp.rounds, l.name, s, ms.line(s))
 			}
 		}
 		res.Metrics = append(res.Metrics, ms.all()...)
 	}
 }
 
+// addServed adds one run's requests per host to r.Served.
+func (r *Results) addServed(load, subject string, served map[string]int) {
+	if r.Served == nil {
+		r.Served = map[string]map[string]map[string]int{}
+	}
+	if r.Served[load] == nil {
+		r.Served[load] = map[string]map[string]int{}
+	}
+	if r.Served[load][subject] == nil {
+		r.Served[load][subject] = map[string]int{}
+	}
+	for h, n := range served {
+		r.Served[load][subject][h] += n
+	}
+}
+
 // authRound fills the pool for twice the expected requests, runs
-// the load and measures both sides' CPU.
-func (a *authEnv) authRound(ctx context.Context, o authOptions, t authTarget, l authLoad, pool *tokenPool, est float64, record func(authResult, time.Duration, time.Duration, error)) {
-	n := min(maxPool, int(2*est*o.duration.Seconds())+l.conns)
+// the load and measures both sides' CPU; it returns the run's outcome.
+func authRound(ctx context.Context, d time.Duration, t authTarget, l authLoad, pool *tokenPool, est float64, record func(authResult, time.Duration, time.Duration, error)) authResult {
+	n := min(maxPool, int(2*est*d.Seconds())+l.conns)
 	if err := pool.fill(n); err != nil {
 		record(authResult{}, 0, 0, err)
-		return
+		return authResult{}
 	}
-	host := startCPU(t.pid)
+	host := startCPU(t.pids...)
 	self0, _ := selfCPU()
-	r := runAuthLoad(ctx, t.url, l, o.duration, pool)
+	r := runAuthLoad(ctx, t, l, d, pool)
 	self1, _ := selfCPU()
 	hcpu, err1 := host.used()
 	scpu := self1 - self0
@@ -67,6 +94,7 @@ func (a *authEnv) authRound(ctx context.Context, o authOptions, t authTarget, l 
 	default:
 		record(r, hcpu, scpu, nil)
 	}
+	return r
 }
 
 // selfCPU is the bench process's own CPU so far (the load generator),
@@ -84,16 +112,16 @@ type authMetrics struct {
 	rps, p50, p99, cpu, load *Metric
 }
 
-func newAuthMetrics(name string) *authMetrics {
+func newAuthMetrics(name, peer, cpuName string) *authMetrics {
 	ms := &authMetrics{
 		rps:  newMetric(name, "req/s", higher),
 		p50:  newMetric(name+": latency p50", "ms", lower),
 		p99:  newMetric(name+": latency p99", "ms", lower),
-		cpu:  newMetric(name+": host CPU", "µs/req", lower),
+		cpu:  newMetric(name+": "+cpuName, "µs/req", lower),
 		load: newMetric(name+": load generator CPU", "µs/req", lower),
 	}
 	for _, m := range ms.all() {
-		m.peers = []string{subjApache}
+		m.peers = []string{peer}
 	}
 	return ms
 }
@@ -137,6 +165,6 @@ func (ms *authMetrics) line(s string) string {
 	if len(ms.rps.Rounds[s]) == 0 {
 		return "failed: " + ms.rps.Notes[s]
 	}
-	return fmt.Sprintf("%8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  host CPU %6.1f µs/req  load CPU %6.1f µs/req %s",
+	return fmt.Sprintf("%8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.1f µs/req  load CPU %6.1f µs/req %s",
 		last(ms.rps), last(ms.p50), last(ms.p99), last(ms.cpu), last(ms.load), ms.rps.Notes[s])
 }

@@ -33,15 +33,15 @@ func (a *authEnv) soak(ctx context.Context, o authOptions, t authTarget, maker *
 	done := make(chan authResult, 1)
 	l := authKeepAlive
 	l.conns = o.conns
-	go func() { done <- runAuthLoad(ctx, t.url, l, o.soak, &tokenPool{maker: maker}) }()
+	go func() { done <- runAuthLoad(ctx, t, l, o.soak, &tokenPool{maker: maker}) }()
 	start := time.Now()
 	tick := time.NewTicker(soakEvery)
 	defer tick.Stop()
-	s.sample(t.pid, start)
+	s.sample(t.pids[0], start)
 	for {
 		select {
 		case r := <-done:
-			s.sample(t.pid, start)
+			s.sample(t.pids[0], start)
 			s.Requests, s.Failed = r.ok, r.failed
 			if n := len(s.Samples); n > 1 {
 				s.GrowthKB = s.Samples[n-1].RSSKiB - s.Samples[1].RSSKiB
@@ -49,7 +49,7 @@ func (a *authEnv) soak(ctx context.Context, o authOptions, t authTarget, maker *
 			fmt.Printf("soak: %d requests (%d failed), RSS %+d KiB from the 10s sample to the last\n", s.Requests, s.Failed, s.GrowthKB)
 			return s
 		case <-tick.C:
-			s.sample(t.pid, start)
+			s.sample(t.pids[0], start)
 		}
 	}
 }

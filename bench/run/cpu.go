@@ -63,16 +63,17 @@ var clkTck = sync.OnceValue(func() int64 {
 	return n
 })
 
-// cpuMeter measures the CPU one server spends over a window.
+// cpuMeter measures the CPU a set of servers spends over a window: the
+// sum of treeCPU over its PIDs.
 type cpuMeter struct {
-	pid   int
+	pids  []int
 	start time.Duration
 	err   error
 }
 
-func startCPU(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid}
-	m.start, m.err = treeCPU(pid)
+func startCPU(pids ...int) *cpuMeter {
+	m := &cpuMeter{pids: pids}
+	m.start, m.err = sumCPU(pids)
 	return m
 }
 
@@ -81,11 +82,24 @@ func (m *cpuMeter) used() (time.Duration, error) {
 	if m.err != nil {
 		return 0, m.err
 	}
-	end, err := treeCPU(m.pid)
+	end, err := sumCPU(m.pids)
 	if err != nil {
 		return 0, err
 	}
 	return end - m.start, nil
+}
+
+// sumCPU is treeCPU summed over pids.
+func sumCPU(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, p := range pids {
+		d, err := treeCPU(p)
+		if err != nil {
+			return 0, err
+		}
+		total += d
+	}
+	return total, nil
 }
 
 // perOp is d in µs divided by ops; 0 when no operation completed.

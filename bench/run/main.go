@@ -15,8 +15,11 @@
 // BENCH_IDLE_CONNS and BENCH_ENGINES (e.g. epoll,goroutine) set the
 // defaults of -duration, -rounds, -layouts, -idle-conns and -engines.
 //
-// "run auth" is make authbench (auth.go); "run agree A.json B.json"
-// checks that two runs of the same commit agree (agree.go).
+// "run auth" is make authbench (auth.go); "run farm" is make farmbench
+// (farm.go); "run tables" prints the README's tables from the results
+// files, "run tables -write" rewrites them in README.md (tables.go);
+// "run agree A.json B.json" checks that two runs of the same commit
+// agree (agree.go).
 package main
 
 import (
@@ -55,6 +58,12 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "agree" {
 		os.Exit(agreeMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "farm" {
+		os.Exit(farmMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "tables" {
+		os.Exit(tablesMain(os.Args[2:]))
 	}
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {

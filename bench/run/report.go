@@ -50,6 +50,9 @@ type Results struct {
 	Metrics  []*Metric         `json:"metrics"`
 	Notes    []string          `json:"notes,omitempty"`
 	Soak     *Soak             `json:"soak,omitempty"` // make authbench with BENCH_SOAK
+	// Served is make farmbench's requests answered per host (X-Backend),
+	// per load and subject, over every round.
+	Served map[string]map[string]map[string]int `json:"served,omitempty"`
 }
 
 func newMetric(name, unit, better string) *Metric {

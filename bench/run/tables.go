@@ -1,0 +1,271 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// The README's benchmark tables are generated from the committed results
+// files: `krbfarm-bench tables` prints them, `-write` puts each between
+// its markers in README.md (make benchtables), and TestReadmeBenchTables
+// fails when the README and the files disagree.
+
+// column is one subject of a table and its heading.
+type column struct{ subject, heading string }
+
+// tableSpec is one README table: which file, which metrics, which columns.
+type tableSpec struct {
+	name    string // its marker: <!-- bench-table: NAME -->
+	file    string // relative to the repository root
+	command string // what writes file
+	layout  string // only metrics of this layout; "" = all
+	corner  string // the header's first cell
+	columns func(r *Results) []column
+	label   func(m *Metric) string
+}
+
+// benchTables are the README's tables, in the README's order.
+var benchTables = []tableSpec{
+	{name: "hosts", file: "bench/authresults.json", command: "make authbench", corner: "per request, fresh AP-REQ each",
+		columns: fixedColumns(column{subjKrbfarm, "krbfarm backend"}, column{subjApache, "Apache + mod_auth_gssapi"}), label: authLabel},
+	{name: "farm", file: "bench/farmresults.json", command: "make farmbench", corner: "through the TLS front door, fresh AP-REQ each",
+		columns: fixedColumns(column{subjKrbfarm, "krbfarm up (LB + 2 hosts)"}, column{subjHAApache, "HAProxy + 2 Apache"}), label: authLabel},
+	{name: "lb-pinned", file: "bench/results.json", command: "make bench", layout: layoutPinned, corner: "pinned", columns: lbColumns, label: lbLabel},
+	{name: "lb-unpinned", file: "bench/results.json", command: "make bench", layout: layoutUnpinned, corner: "unpinned", columns: lbColumns, label: lbLabel},
+}
+
+func fixedColumns(cs ...column) func(*Results) []column {
+	return func(*Results) []column { return cs }
+}
+
+// lbColumns are krbfarm (and its extra engines, BENCH_ENGINES), HAProxy
+// and nginx, with their versions.
+func lbColumns(r *Results) []column {
+	cols := []column{{subjKrbfarm, "krbfarm"}}
+	seen := map[string]bool{}
+	for _, m := range r.Metrics {
+		for _, s := range sortedKeys(m.Values) {
+			if strings.HasPrefix(s, subjKrbfarm+"-") && !seen[s] {
+				seen[s] = true
+				cols = append(cols, column{s, s})
+			}
+		}
+	}
+	return append(cols,
+		column{subjHAProxy, strings.TrimSpace("HAProxy " + version(r.Machine["haproxy"], `version (\d+\.\d+)`))},
+		column{subjNginx, strings.TrimSpace("nginx " + version(r.Machine["nginx"], `nginx/(\d+\.\d+)`) + " stream")})
+}
+
+// version is the first group of re in s, or "".
+func version(s, re string) string {
+	if m := regexp.MustCompile(re).FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// lbLabels shorten make bench's metric names; others are shown whole.
+var lbLabels = map[string]string{
+	"keep-alive small requests":               "keep-alive",
+	"keep-alive small requests: CPU":          "keep-alive CPU",
+	"new TCP connection per request":          "new connection",
+	"new TCP connection per request: CPU":     "new connection CPU",
+	"64 MiB bodies: CPU":                      "64 MiB bodies CPU",
+	"TLS 1.3 new connection per request":      "TLS 1.3 handshakes",
+	"TLS 1.3 new connection per request: CPU": "TLS 1.3 handshake CPU",
+}
+
+var idleName = regexp.MustCompile(`^idle connections \((\d+)\): (.*)$`)
+
+func lbLabel(m *Metric) string {
+	name := m.Name
+	if l, ok := lbLabels[name]; ok {
+		name = l
+	} else if g := idleName.FindStringSubmatch(name); g != nil {
+		name = g[1] + " idle connections: " + g[2]
+		if strings.HasPrefix(m.Unit, g[2]+"/") { // "fds fds/conn"
+			return g[1] + " idle connections: " + m.Unit
+		}
+	}
+	return name + " " + m.Unit
+}
+
+// authLabel shortens the auth and farm benches' load names.
+func authLabel(m *Metric) string {
+	name := strings.Replace(m.Name, "new connection per request", "new connection", 1)
+	name = strings.Replace(name, "keep-alive, fresh token per request", "keep-alive", 1)
+	if !strings.Contains(name, ":") {
+		name += ":"
+	}
+	return name + " " + m.Unit
+}
+
+// readResults reads a results file.
+func readResults(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// render is the table's markdown from r: the machine line, the table, and
+// the notes and hosts served, if any.
+func (ts tableSpec) render(r *Results) string {
+	var b strings.Builder
+	b.WriteString(ts.intro(r) + "\n\n")
+	cols := ts.columns(r)
+	b.WriteString("| " + ts.corner)
+	for _, c := range cols {
+		b.WriteString(" | " + c.heading)
+	}
+	b.WriteString(" | krbfarm / " + ts.peerHeading(cols) + " |\n|---" + strings.Repeat("|---", len(cols)+1) + "|\n")
+	var notes []string
+	for _, m := range ts.metrics(r) {
+		b.WriteString("| " + ts.label(m))
+		for _, c := range cols {
+			b.WriteString(" | " + mdCell(m, c.subject))
+			if n := m.Notes[c.subject]; n != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: %s", ts.label(m), c.heading, n))
+			}
+		}
+		b.WriteString(" | " + mdRatio(m, len(cols) > 2) + " |\n")
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n† " + strings.Join(notes, "; ") + "\n")
+	}
+	if s := servedLine(r, cols); s != "" {
+		b.WriteString("\n" + s + "\n")
+	}
+	if s := tlsLine(r, cols); s != "" {
+		b.WriteString("\n" + s + "\n")
+	}
+	return b.String()
+}
+
+// tlsLine says what each front door negotiated (make farmbench's
+// settings "tls SUBJECT").
+func tlsLine(r *Results, cols []column) string {
+	var parts []string
+	for _, c := range cols {
+		if v := r.Settings["tls "+c.subject]; v != "" {
+			parts = append(parts, c.heading+": "+v)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "TLS negotiated with the load generator: " + strings.Join(parts, "; ") + "."
+}
+
+// metrics are r's metrics this table shows.
+func (ts tableSpec) metrics(r *Results) []*Metric {
+	var out []*Metric
+	for _, m := range r.Metrics {
+		if ts.layout == "" || m.Layout == ts.layout {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// peerHeading is the ratio column's divisor: the one peer, or "best".
+func (ts tableSpec) peerHeading(cols []column) string {
+	if len(cols) == 2 {
+		return cols[1].heading
+	}
+	return "best"
+}
+
+// intro is the line above the table: where it ran and how.
+func (ts tableSpec) intro(r *Results) string {
+	rounds, _, _ := strings.Cut(r.Settings["rounds"], ",")
+	pin := r.Settings["pinning"]
+	if ts.layout != "" {
+		pin = r.Settings["pinning "+ts.layout]
+	}
+	commit, _, _ := strings.Cut(r.Machine["krbfarm"], " ")
+	return fmt.Sprintf("`%s`, `%s`: %s CPUs (%s), kernel %s, %s, krbfarm %s; %s interleaved rounds of %s; %s. "+
+		"Median (min..max) of the rounds; the ratio is krbfarm's median over the peer's, "+
+		"\"(tie)\" when their ranges overlap; CPU lines are per operation.",
+		ts.command, ts.file, r.Machine["nproc"], r.Machine["cpu"], r.Machine["kernel"], r.Machine["go"], commit,
+		rounds, r.Settings["duration"], pin)
+}
+
+// mdCell is a subject's median and, after more than one round, its
+// range; "-" when it has none, "†" when it has a note.
+func mdCell(m *Metric, s string) string {
+	cell := "-"
+	if v, ok := m.Values[s]; ok {
+		cell = formatValue(v, m.Unit)
+		if len(m.Rounds[s]) > 1 {
+			cell += " (" + formatRange(m.Ranges[s], m.Unit) + ")"
+		}
+	}
+	if m.Notes[s] != "" {
+		cell += " †"
+	}
+	return cell
+}
+
+// mdRatio is "0.84x nginx", "0.38x (2.6x less)", "1.02x (tie)".
+func mdRatio(m *Metric, namePeer bool) string {
+	if m.Ratio == 0 {
+		return "-"
+	}
+	s := fmt.Sprintf("%.2fx", m.Ratio)
+	if namePeer {
+		s += " " + m.BestPeer
+	}
+	switch {
+	case m.Tie:
+		s += " (tie)"
+	case m.Better == lower && m.Ratio < 1:
+		s += fmt.Sprintf(" (%.1fx less)", 1/m.Ratio)
+	}
+	return s
+}
+
+// servedLine says how many requests each host of each farm answered.
+func servedLine(r *Results, cols []column) string {
+	var parts []string
+	for _, load := range sortedKeys(r.Served) {
+		for _, c := range cols {
+			if m := r.Served[load][c.subject]; len(m) > 0 {
+				parts = append(parts, fmt.Sprintf("%s, %s: %s", load, c.heading, formatServed(m)))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Requests each host answered (its `X-Backend`), all rounds: " + strings.Join(parts, "; ") + "."
+}
+
+// generateTables renders every table whose results file exists under
+// root and holds its metrics (a run of one layout has no table for the
+// other), by name.
+func generateTables(root string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, ts := range benchTables {
+		r, err := readResults(filepath.Join(root, ts.file))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(ts.metrics(r)) > 0 {
+			out[ts.name] = ts.render(r)
+		}
+	}
+	return out, nil
+}

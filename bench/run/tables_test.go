@@ -1,0 +1,153 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestReadmeBenchTables fails when a table of README.md's "Benchmarks"
+// differs from what the committed results files produce: run `make
+// benchtables` after a bench run to regenerate them.
+func TestReadmeBenchTables(t *testing.T) {
+	tables, err := generateTables("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) == 0 {
+		t.Fatal("no results file found under bench/")
+	}
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans, err := findBlocks(string(b))
+	if err == nil {
+		err = checkBlocks(spans, tables)
+	}
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	for _, s := range spans {
+		if got := string(b[s.start:s.end]); got != tables[s.name] {
+			t.Errorf("README.md block %q differs from what its results file gives (run make benchtables):\n got: %q\nwant: %q", s.name, got, tables[s.name])
+		}
+	}
+}
+
+func TestReplaceBlocks(t *testing.T) {
+	tables := map[string]string{"hosts": "new hosts\n", "farm": "new farm\n"}
+	tests := []struct {
+		name, in, want, err string
+	}{
+		{name: "both replaced",
+			in:   "a\n" + blockStart + "hosts -->\nold\n" + blockEnd + "\nb\n" + blockStart + "farm -->\n" + blockEnd + "\n",
+			want: "a\n" + blockStart + "hosts -->\nnew hosts\n" + blockEnd + "\nb\n" + blockStart + "farm -->\nnew farm\n" + blockEnd + "\n"},
+		{name: "no end", in: blockStart + "hosts -->\nold\n" + blockStart + "farm -->\n" + blockEnd + "\n", err: "starts inside"},
+		{name: "end without start", in: blockEnd + "\n", err: "without a start"},
+		{name: "unterminated", in: blockStart + "farm -->\n" + blockStart + "hosts -->\nold\n", err: "has no"},
+		{name: "unknown block", in: blockStart + "lb-pinned -->\n" + blockEnd + "\n", err: `block "lb-pinned": no such table`},
+		{name: "table without block", in: blockStart + "hosts -->\n" + blockEnd + "\n", err: `no block "farm"`},
+		{name: "twice", in: strings.Repeat(blockStart+"hosts -->\n"+blockEnd+"\n", 2) + blockStart + "farm -->\n" + blockEnd + "\n", err: "twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := replaceBlocks(tt.in, tables)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("error %v; want none", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("error %v; want one with %q", err, tt.err)
+			case got != tt.want:
+				t.Fatalf("got %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderTable(t *testing.T) {
+	rps := newMetric("keep-alive, fresh token per request", "req/s", higher)
+	cpu := newMetric("keep-alive, fresh token per request: farm CPU", "µs/req", lower)
+	for _, v := range []float64{100, 120, 110} {
+		rps.set(subjKrbfarm, v, "")
+		rps.set(subjHAApache, v-5, "")
+		cpu.set(subjKrbfarm, v, "")
+		cpu.set(subjHAApache, 4*v, "")
+	}
+	cpu.Notes[subjHAApache] = "3 requests failed"
+	for _, m := range []*Metric{rps, cpu} {
+		m.peers = []string{subjHAApache}
+		m.computeRatio()
+	}
+	r := &Results{Machine: map[string]string{"nproc": "2", "krbfarm": "abc123 (bin/krbfarm)"},
+		Settings: map[string]string{"rounds": "3, interleaved", "duration": "2s", "pinning": "taskset"},
+		Metrics:  []*Metric{rps, cpu},
+		Served:   map[string]map[string]map[string]int{"keep-alive": {subjKrbfarm: {"server1": 7, "server2": 8}}}}
+	got := benchTables[1].render(r)
+	for _, want := range []string{
+		"krbfarm abc123; 3 interleaved rounds of 2s; taskset.",
+		"| keep-alive: req/s | 110 (100..120) | 105 (95..115) | 1.05x (tie) |",
+		"| keep-alive: farm CPU µs/req | 110.0 (100.0..120.0) | 440.0 (400.0..480.0) † | 0.25x (4.0x less) |",
+		"† keep-alive: farm CPU µs/req, HAProxy + 2 Apache: 3 requests failed",
+		"keep-alive, krbfarm up (LB + 2 hosts): server1 7, server2 8.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// A make bench run of one layout (BENCH_LAYOUTS=pinned) has no table for
+// the other: the README's block for it is then reported, not left empty.
+func TestGenerateTablesOneLayout(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(root+"/bench", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := newMetric("keep-alive small requests", "req/s", higher)
+	m.Layout = layoutPinned
+	m.set(subjKrbfarm, 10, "")
+	m.set("krbfarm-goroutine", 9, "")
+	m.set(subjHAProxy, 11, "")
+	m.computeRatio()
+	if err := writeJSON(root+"/bench/results.json", &Results{Machine: map[string]string{}, Settings: map[string]string{}, Metrics: []*Metric{m}}); err != nil {
+		t.Fatal(err)
+	}
+	tables, err := generateTables(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tables["lb-unpinned"]; ok {
+		t.Errorf("an lb-unpinned table from a pinned-only run")
+	}
+	if got, want := tables["lb-pinned"], "| keep-alive req/s | 10 | 9 | 11 | - | 0.91x haproxy |"; !strings.Contains(got, want) {
+		t.Errorf("lb-pinned table lacks %q:\n%s", want, got)
+	}
+	if _, err := replaceBlocks(block("lb-pinned", "")+block("lb-unpinned", ""), tables); err == nil || !strings.Contains(err.Error(), `"lb-unpinned": no such table`) {
+		t.Errorf("README with an lb-unpinned block: error %v; want one naming it", err)
+	}
+}
+
+func TestServedNotes(t *testing.T) {
+	served := map[string]map[string]map[string]int{
+		"keep-alive": {
+			subjKrbfarm:  {"server1": 5, "server2": 4},
+			subjHAApache: {"apache1": 9, "apache2": 0},
+		},
+		"new connection": {
+			subjKrbfarm:  {"": 3, "server1": 6},
+			subjHAApache: {"apache1": 1, "apache2": 1},
+		},
+	}
+	got := servedNotes(served, []string{subjKrbfarm, subjHAApache})
+	want := []string{
+		"keep-alive, haproxy+apache: 1 host(s) answered; want 2",
+		"new connection, krbfarm: 1 host(s) answered; want 2",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q; want %q", got, want)
+	}
+	if got, want := formatServed(served["new connection"][subjKrbfarm]), "(no header) 3, server1 6"; got != want {
+		t.Errorf("formatServed: got %q; want %q", got, want)
+	}
+}
