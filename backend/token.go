@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 
@@ -101,16 +102,11 @@ func replyMech(first asn1.ObjectIdentifier) asn1.ObjectIdentifier {
 }
 
 // isKRB5Token reports whether tok is a raw GSS KRB5 token (not SPNEGO):
-// [APPLICATION 0] followed by the KRB5 mechanism OID.
+// [APPLICATION 0] starting with a KRB5 mechanism OID.
 func isKRB5Token(tok []byte) bool {
-	var oid asn1.ObjectIdentifier
-	if len(tok) == 0 || tok[0] != 0x60 {
-		return false
-	}
-	if _, err := asn1.UnmarshalWithParams(tok, &oid, "application,explicit,tag:0"); err != nil {
-		return false
-	}
-	return oid.Equal(oidKRB5()) || oid.Equal(oidMSKRB5())
+	var p derParser
+	c := p.elem(&tok, derApplication)
+	return p.err == nil && (bytes.HasPrefix(c, derOIDKRB5) || bytes.HasPrefix(c, derOIDMSKRB5))
 }
 
 func oidKRB5() asn1.ObjectIdentifier   { return asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2} }
@@ -149,17 +145,14 @@ func spnegoMechToken(tok []byte) ([]byte, asn1.ObjectIdentifier, error) {
 
 // parseKRB5 decodes a GSS KRB5 token that must hold an AP-REQ.
 func parseKRB5(b []byte) (*messages.APReq, error) {
-	var kt spnego.KRB5Token
-	if err := kt.Unmarshal(b); err != nil {
+	req, err := decodeKRB5APReq(b)
+	if err != nil {
 		return nil, malformed("KRB5 token: %v", err)
 	}
-	if !kt.IsAPReq() {
-		return nil, malformed("KRB5 token is not an AP-REQ")
-	}
-	if len(kt.APReq.Ticket.SName.NameString) == 0 {
+	if len(req.Ticket.SName.NameString) == 0 {
 		return nil, malformed("AP-REQ ticket has an empty server name")
 	}
-	return &kt.APReq, nil
+	return req, nil
 }
 
 // principalString formats name@realm.
