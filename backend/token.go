@@ -7,7 +7,6 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
 // ntlmSignature starts every NTLMSSP message ("TlRMTVNT" in base64).
@@ -87,15 +86,16 @@ func parseAPReq(tok []byte) (in *gssInput, err error) {
 }
 
 // replyMech is the supportedMech of the host's answer to a NegTokenInit
-// whose first mechanism is first: that mechanism when it is Kerberos
-// under either OID (Windows offers the MS OID first), so that the client
-// needs no mechListMIC; else the standard Kerberos OID. A NegTokenResp
-// (first nil) gets none: supportedMech is only in the first reply.
-func replyMech(first asn1.ObjectIdentifier) asn1.ObjectIdentifier {
+// whose first mechanism has the DER first: that mechanism when it is
+// Kerberos under either OID (Windows offers the MS OID first), so that
+// the client needs no mechListMIC; else the standard Kerberos OID. A
+// NegTokenResp (first nil) gets none: supportedMech is only in the first
+// reply.
+func replyMech(first []byte) asn1.ObjectIdentifier {
 	switch {
 	case first == nil:
 		return nil
-	case first.Equal(oidMSKRB5()):
+	case bytes.Equal(first, derOIDMSKRB5):
 		return oidMSKRB5()
 	}
 	return oidKRB5()
@@ -113,34 +113,23 @@ func oidKRB5() asn1.ObjectIdentifier   { return asn1.ObjectIdentifier{1, 2, 840,
 func oidMSKRB5() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 2, 840, 48018, 1, 2, 2} }
 
 // spnegoMechToken returns the mechanism token inside a SPNEGO token and,
-// for a NegTokenInit, the client's first mechanism (nil for a NegTokenResp).
-func spnegoMechToken(tok []byte) ([]byte, asn1.ObjectIdentifier, error) {
-	var st spnego.SPNEGOToken
-	if err := st.Unmarshal(tok); err != nil {
+// for a NegTokenInit, the DER of the client's first mechanism (nil for a
+// NegTokenResp).
+func spnegoMechToken(tok []byte) ([]byte, []byte, error) {
+	nt, err := decodeSPNEGO(tok)
+	if err != nil {
 		return nil, nil, malformed("SPNEGO: %v", err)
 	}
-	var mech []byte
-	var first asn1.ObjectIdentifier
-	switch {
-	case st.Init:
-		mech = st.NegTokenInit.MechTokenBytes
-		types := st.NegTokenInit.MechTypes
-		if len(types) > 0 {
-			first = types[0]
-		}
-		if !isNTLM(mech) && first.Equal(oidNTLM()) {
-			return nil, nil, errNTLM()
-		}
-	case st.Resp:
-		mech = st.NegTokenResp.ResponseToken
-	}
-	if isNTLM(mech) {
+	if nt.init && !isNTLM(nt.mech) && bytes.Equal(nt.first, derOIDNTLM) {
 		return nil, nil, errNTLM()
 	}
-	if len(mech) == 0 {
+	if isNTLM(nt.mech) {
+		return nil, nil, errNTLM()
+	}
+	if len(nt.mech) == 0 {
 		return nil, nil, malformed("SPNEGO token carries no mechanism token")
 	}
-	return mech, first, nil
+	return nt.mech, nt.first, nil
 }
 
 // parseKRB5 decodes a GSS KRB5 token that must hold an AP-REQ.
