@@ -2,6 +2,7 @@ package backend
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -88,12 +89,62 @@ func deriveKey(dst, base []byte, usage uint32, kind byte) error {
 	if err != nil {
 		return err
 	}
+	deriveWith(c, dst, usage, kind)
+	return nil
+}
+
+// deriveWith is deriveKey with the base key's cipher c.
+func deriveWith(c cipher.Block, dst []byte, usage uint32, kind byte) {
 	blk := foldedConstant(usage, kind)
 	for i := 0; i < len(dst); i += aesBlock {
 		c.Encrypt(blk[:], blk[:])
 		copy(dst[i:], blk[:])
 	}
+}
+
+// deriveKeKi derives the encryption and integrity keys for usage from
+// base into ke and ki (each of base's size), with one cipher.
+func deriveKeKi(ke, ki, base []byte, usage uint32) error {
+	c, err := aes.NewCipher(base)
+	if err != nil {
+		return err
+	}
+	deriveWith(c, ke, usage, usageKeyKe)
+	deriveWith(c, ki, usage, usageKeyKi)
 	return nil
+}
+
+// ctsDecrypt is RFC 3962's AES-CTS decryption with a zero IV, as
+// aescts.Decrypt does it: CBC, except that the last two ciphertext blocks
+// come swapped and the last is cut to the last plaintext block's size.
+// len(ct) >= aesBlock. It allocates the plaintext only.
+func ctsDecrypt(c cipher.Block, ct []byte) []byte {
+	out := make([]byte, len(ct))
+	if len(ct) == aesBlock {
+		c.Decrypt(out, ct)
+		return out
+	}
+	m := (len(ct) + aesBlock - 1) / aesBlock // blocks
+	r := len(ct) - aesBlock*(m-1)            // bytes of the last block, 1..16
+	head := aesBlock * (m - 2)               // bytes before the last two blocks
+	var prev [aesBlock]byte                  // the IV, then C(m-2)
+	if head > 0 {
+		cipher.NewCBCDecrypter(c, prev[:]).CryptBlocks(out[:head], ct[:head])
+		copy(prev[:], ct[head-aesBlock:head])
+	}
+	// ct[head:head+16] is C(m), ct[head+16:] the first r bytes of C(m-1).
+	var d, y [aesBlock]byte
+	c.Decrypt(d[:], ct[head:head+aesBlock]) // P(m) zero-padded, xor C(m-1)
+	copy(y[:], ct[head+aesBlock:])
+	copy(y[r:], d[r:]) // y = C(m-1)
+	for i := range r {
+		out[head+aesBlock+i] = d[i] ^ y[i]
+	}
+	c.Decrypt(out[head:head+aesBlock], y[:])
+	for i := range aesBlock {
+		out[head+i] ^= prev[i]
+	}
+	return out
 }
 
 // decryptEncPart decrypts ed with key for usage, as crypto.DecryptEncPart.
@@ -116,17 +167,14 @@ func decryptRFC3962(base, ct []byte, usage uint32) ([]byte, error) {
 	}
 	var kbuf [2 * 32]byte
 	ke, ki := kbuf[:len(base)], kbuf[32:32+len(base)]
-	if err := deriveKey(ke, base, usage, usageKeyKe); err != nil {
+	if err := deriveKeKi(ke, ki, base, usage); err != nil {
 		return nil, err
 	}
-	if err := deriveKey(ki, base, usage, usageKeyKi); err != nil {
-		return nil, err
-	}
-	var iv [aesBlock]byte
-	pt, err := aescts.Decrypt(ke, iv[:], ct[:len(ct)-rfc3962MAC])
+	c, err := aes.NewCipher(ke)
 	if err != nil {
 		return nil, err
 	}
+	pt := ctsDecrypt(c, ct[:len(ct)-rfc3962MAC])
 	mac := hmac.New(sha1.New, ki)
 	mac.Write(pt)
 	var sum [sha1.Size]byte
@@ -151,10 +199,7 @@ func encryptedData(plain []byte, key types.EncryptionKey, usage uint32, kvno int
 func encryptRFC3962(base, plain []byte, usage uint32) ([]byte, error) {
 	var kbuf [2 * 32]byte
 	ke, ki := kbuf[:len(base)], kbuf[32:32+len(base)]
-	if err := deriveKey(ke, base, usage, usageKeyKe); err != nil {
-		return nil, err
-	}
-	if err := deriveKey(ki, base, usage, usageKeyKi); err != nil {
+	if err := deriveKeKi(ke, ki, base, usage); err != nil {
 		return nil, err
 	}
 	msg := make([]byte, aesBlock+len(plain))
