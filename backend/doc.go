@@ -3,6 +3,12 @@
 // held in memory, with its own per-site replay cache and a clock that can be
 // skewed, and says exactly why a ticket was refused.
 //
+// Tokens are decoded as strict DER (derdecode.go, derspnego.go, into
+// gokrb5's types): bytes after a message or a SEQUENCE's last field,
+// non-minimal lengths, and other string or time forms than RFC 4120's
+// (GeneralString, YYYYMMDDHHMMSSZ) are MALFORMED_TOKEN, where gokrb5's
+// own decoder let them through.
+//
 // A logon is answered with 200 and, as IIS and MIT's
 // gss_accept_sec_context do, "WWW-Authenticate: Negotiate <token>": for
 // SPNEGO a NegTokenResp accept-completed, carrying the AP-REP when the

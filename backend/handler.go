@@ -172,5 +172,5 @@ func (s *Site) writeIdentity(w http.ResponseWriter, r *http.Request, id *Identit
 		json.NewEncoder(w).Encode(response{Backend: s.cfg.Name, Persisted: persisted, Mutual: mutual, TLS: r.TLS != nil, Identity: id})
 		return
 	}
-	s.writePage(w, "ok", http.StatusOK, s.okPage(r, id, persisted, mutual))
+	s.writeOKPage(w, s.okPage(r, id, persisted, mutual))
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -88,12 +89,68 @@ func deriveKey(dst, base []byte, usage uint32, kind byte) error {
 	if err != nil {
 		return err
 	}
-	blk := foldedConstant(usage, kind)
-	for i := 0; i < len(dst); i += aesBlock {
-		c.Encrypt(blk[:], blk[:])
-		copy(dst[i:], blk[:])
-	}
+	deriveWith(c, dst, usage, kind, make([]byte, aesBlock))
 	return nil
+}
+
+// deriveWith is deriveKey with the base key's cipher c and a block of
+// scratch space (a cipher's arguments escape: scratch saves an allocation).
+func deriveWith(c cipher.Block, dst []byte, usage uint32, kind byte, blk []byte) {
+	f := foldedConstant(usage, kind)
+	copy(blk, f[:])
+	for i := 0; i < len(dst); i += aesBlock {
+		c.Encrypt(blk, blk)
+		copy(dst[i:], blk)
+	}
+}
+
+// rfc3962Scratch is the space decryptRFC3962 needs besides the plaintext:
+// Ke and Ki (up to 32 bytes each), and three blocks for the ciphers.
+const rfc3962Scratch = 2*32 + 3*aesBlock
+
+// deriveKeKi derives the encryption and integrity keys for usage from
+// base into ke and ki (each of base's size), with one cipher; blk is a
+// block of scratch space.
+func deriveKeKi(ke, ki, base []byte, usage uint32, blk []byte) error {
+	c, err := aes.NewCipher(base)
+	if err != nil {
+		return err
+	}
+	deriveWith(c, ke, usage, usageKeyKe, blk)
+	deriveWith(c, ki, usage, usageKeyKi, blk)
+	return nil
+}
+
+// ctsDecrypt is RFC 3962's AES-CTS decryption with a zero IV into out
+// (len(ct) bytes), as aescts.Decrypt does it: CBC, except that the last
+// two ciphertext blocks come swapped and the last is cut to the last
+// plaintext block's size. len(ct) >= aesBlock; scratch holds three blocks.
+func ctsDecrypt(c cipher.Block, out, ct, scratch []byte) {
+	if len(ct) == aesBlock {
+		c.Decrypt(out, ct)
+		return
+	}
+	m := (len(ct) + aesBlock - 1) / aesBlock // blocks
+	r := len(ct) - aesBlock*(m-1)            // bytes of the last block, 1..16
+	head := aesBlock * (m - 2)               // bytes before the last two blocks
+	prev := scratch[2*aesBlock : 3*aesBlock] // the IV, then C(m-2)
+	clear(prev)
+	if head > 0 {
+		cipher.NewCBCDecrypter(c, prev).CryptBlocks(out[:head], ct[:head])
+		copy(prev, ct[head-aesBlock:head])
+	}
+	// ct[head:head+16] is C(m), ct[head+16:] the first r bytes of C(m-1).
+	d, y := scratch[:aesBlock], scratch[aesBlock:2*aesBlock]
+	c.Decrypt(d, ct[head:head+aesBlock]) // P(m) zero-padded, xor C(m-1)
+	copy(y, ct[head+aesBlock:])
+	copy(y[r:], d[r:]) // y = C(m-1)
+	for i := range r {
+		out[head+aesBlock+i] = d[i] ^ y[i]
+	}
+	c.Decrypt(out[head:head+aesBlock], y)
+	for i := range aesBlock {
+		out[head+i] ^= prev[i]
+	}
 }
 
 // decryptEncPart decrypts ed with key for usage, as crypto.DecryptEncPart.
@@ -110,30 +167,32 @@ func decryptEncPart(ed types.EncryptedData, key types.EncryptionKey, usage uint3
 
 var errIntegrity = errors.New("integrity verification failed")
 
+// decryptRFC3962 returns the plaintext of ct, without its confounder. It
+// allocates once: the plaintext, after the scratch space of the derived
+// keys, which is cleared before returning.
 func decryptRFC3962(base, ct []byte, usage uint32) ([]byte, error) {
 	if len(ct) < aesBlock+rfc3962MAC {
 		return nil, fmt.Errorf("ciphertext of %d bytes is too short", len(ct))
 	}
-	var kbuf [2 * 32]byte
-	ke, ki := kbuf[:len(base)], kbuf[32:32+len(base)]
-	if err := deriveKey(ke, base, usage, usageKeyKe); err != nil {
+	buf := make([]byte, rfc3962Scratch+len(ct)-rfc3962MAC)
+	scratch, pt := buf[:rfc3962Scratch:rfc3962Scratch], buf[rfc3962Scratch:]
+	defer clear(scratch)
+	ke, ki, blocks := scratch[:len(base)], scratch[32:32+len(base)], scratch[64:]
+	if err := deriveKeKi(ke, ki, base, usage, blocks); err != nil {
 		return nil, err
 	}
-	if err := deriveKey(ki, base, usage, usageKeyKi); err != nil {
-		return nil, err
-	}
-	var iv [aesBlock]byte
-	pt, err := aescts.Decrypt(ke, iv[:], ct[:len(ct)-rfc3962MAC])
+	c, err := aes.NewCipher(ke)
 	if err != nil {
 		return nil, err
 	}
+	ctsDecrypt(c, pt, ct[:len(ct)-rfc3962MAC], blocks)
 	mac := hmac.New(sha1.New, ki)
 	mac.Write(pt)
-	var sum [sha1.Size]byte
-	if !hmac.Equal(mac.Sum(sum[:0])[:rfc3962MAC], ct[len(ct)-rfc3962MAC:]) {
+	sum := mac.Sum(blocks[:0]) // 20 bytes, in the blocks' room
+	if !hmac.Equal(sum[:rfc3962MAC], ct[len(ct)-rfc3962MAC:]) {
 		return nil, errIntegrity
 	}
-	return pt[aesBlock:], nil
+	return pt[aesBlock:len(pt):len(pt)], nil
 }
 
 // encryptedData encrypts plain with key for usage, as crypto.GetEncryptedData.
@@ -149,12 +208,9 @@ func encryptedData(plain []byte, key types.EncryptionKey, usage uint32, kvno int
 }
 
 func encryptRFC3962(base, plain []byte, usage uint32) ([]byte, error) {
-	var kbuf [2 * 32]byte
+	var kbuf [rfc3962Scratch]byte
 	ke, ki := kbuf[:len(base)], kbuf[32:32+len(base)]
-	if err := deriveKey(ke, base, usage, usageKeyKe); err != nil {
-		return nil, err
-	}
-	if err := deriveKey(ki, base, usage, usageKeyKi); err != nil {
+	if err := deriveKeKi(ke, ki, base, usage, kbuf[64:]); err != nil {
 		return nil, err
 	}
 	msg := make([]byte, aesBlock+len(plain))

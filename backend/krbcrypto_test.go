@@ -2,9 +2,12 @@ package backend
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/rand"
 	"errors"
 	"testing"
 
+	"github.com/jcmturner/aescts/v2"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/crypto/common"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
@@ -29,7 +32,7 @@ func TestRFC3962MatchesGokrb5(t *testing.T) {
 			if isRFC3962(et) {
 				checkDerive(t, e, key.KeyValue, usage)
 			}
-			for _, n := range []int{0, 1, 15, 16, 17, len(plain)} {
+			for n := range len(plain) + 1 {
 				checkRoundTrip(t, key, usage, plain[:n])
 			}
 		}
@@ -78,6 +81,29 @@ func checkRoundTrip(t *testing.T, key types.EncryptionKey, usage uint32, plain [
 	_, err = decryptEncPart(theirs, key, usage)
 	if err == nil || (isRFC3962(key.KeyType) && !errors.Is(err, errIntegrity)) {
 		t.Fatalf("etype %d usage %d: tampered ciphertext: %v; want integrity failure", key.KeyType, usage, err)
+	}
+}
+
+// TestCTSDecryptMatchesAescts checks ctsDecrypt against aescts.Decrypt
+// on random ciphertexts of every length from one block to five.
+func TestCTSDecryptMatchesAescts(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	c, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := aesBlock; n <= 5*aesBlock; n++ {
+		ct := make([]byte, n)
+		rand.Read(ct)
+		want, err := aescts.Decrypt(key, make([]byte, aesBlock), ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, n)
+		if ctsDecrypt(c, got, ct, make([]byte, 3*aesBlock)); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: got %x; want %x", n, got, want)
+		}
 	}
 }
 

@@ -100,7 +100,7 @@ func wantsHTML(r *http.Request) bool {
 // newPage starts a page for this host and request: its banner and the
 // client address with what it is.
 func (s *Site) newPage(r *http.Request, sub string) hostPage {
-	p := hostPage{Host: s.cfg.Name, Colour: hostColour(s.cfg.Name), Sub: sub, Remote: r.RemoteAddr}
+	p := hostPage{Host: s.cfg.Name, Colour: s.colour, Sub: sub, Remote: r.RemoteAddr}
 	if s.cfg.ProxyProtocol.Enabled() {
 		p.RemoteNote = "the client, from the load balancer's PROXY header (trusted: " + strings.Join(s.cfg.ProxyProtocol.Trusted, ", ") + "); without a header, the TCP peer"
 	} else {

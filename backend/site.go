@@ -54,6 +54,9 @@ type Site struct {
 	// singleRequest is authPersistSingleRequest in force (persist.go).
 	singleRequest atomic.Bool
 
+	colour string    // hostColour of the name, for the pages
+	pages  pageCache // rendered 200 pages (pagecache.go)
+
 	stats   counters
 	rateLog *ratelog.Limiter // rate-limited lines: connections over the limit, refused PROXY headers
 
@@ -85,6 +88,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Site, error) {
 		log:       log.With(zap.String("backend", cfg.Name)),
 		verifier:  NewVerifier(cfg, kt, o.clock),
 		ntlmNames: newNTLMNames(cfg.Name, cfg.Realm),
+		colour:    hostColour(cfg.Name),
 		rateLog:   ratelog.New(rateLogEvery, rateLogKeys, time.Now),
 		servers:   make(map[*http.Server]struct{}),
 	}

@@ -1,12 +1,12 @@
 package backend
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
 // ntlmSignature starts every NTLMSSP message ("TlRMTVNT" in base64).
@@ -86,80 +86,62 @@ func parseAPReq(tok []byte) (in *gssInput, err error) {
 }
 
 // replyMech is the supportedMech of the host's answer to a NegTokenInit
-// whose first mechanism is first: that mechanism when it is Kerberos
-// under either OID (Windows offers the MS OID first), so that the client
-// needs no mechListMIC; else the standard Kerberos OID. A NegTokenResp
-// (first nil) gets none: supportedMech is only in the first reply.
-func replyMech(first asn1.ObjectIdentifier) asn1.ObjectIdentifier {
+// whose first mechanism has the DER first: that mechanism when it is
+// Kerberos under either OID (Windows offers the MS OID first), so that
+// the client needs no mechListMIC; else the standard Kerberos OID. A
+// NegTokenResp (first nil) gets none: supportedMech is only in the first
+// reply.
+func replyMech(first []byte) asn1.ObjectIdentifier {
 	switch {
 	case first == nil:
 		return nil
-	case first.Equal(oidMSKRB5()):
+	case bytes.Equal(first, derOIDMSKRB5):
 		return oidMSKRB5()
 	}
 	return oidKRB5()
 }
 
 // isKRB5Token reports whether tok is a raw GSS KRB5 token (not SPNEGO):
-// [APPLICATION 0] followed by the KRB5 mechanism OID.
+// [APPLICATION 0] starting with a KRB5 mechanism OID.
 func isKRB5Token(tok []byte) bool {
-	var oid asn1.ObjectIdentifier
-	if len(tok) == 0 || tok[0] != 0x60 {
-		return false
-	}
-	if _, err := asn1.UnmarshalWithParams(tok, &oid, "application,explicit,tag:0"); err != nil {
-		return false
-	}
-	return oid.Equal(oidKRB5()) || oid.Equal(oidMSKRB5())
+	var p derParser
+	c := p.elem(&tok, derApplication)
+	return p.err == nil && (bytes.HasPrefix(c, derOIDKRB5) || bytes.HasPrefix(c, derOIDMSKRB5))
 }
 
 func oidKRB5() asn1.ObjectIdentifier   { return asn1.ObjectIdentifier{1, 2, 840, 113554, 1, 2, 2} }
 func oidMSKRB5() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 2, 840, 48018, 1, 2, 2} }
 
 // spnegoMechToken returns the mechanism token inside a SPNEGO token and,
-// for a NegTokenInit, the client's first mechanism (nil for a NegTokenResp).
-func spnegoMechToken(tok []byte) ([]byte, asn1.ObjectIdentifier, error) {
-	var st spnego.SPNEGOToken
-	if err := st.Unmarshal(tok); err != nil {
+// for a NegTokenInit, the DER of the client's first mechanism (nil for a
+// NegTokenResp).
+func spnegoMechToken(tok []byte) ([]byte, []byte, error) {
+	nt, err := decodeSPNEGO(tok)
+	if err != nil {
 		return nil, nil, malformed("SPNEGO: %v", err)
 	}
-	var mech []byte
-	var first asn1.ObjectIdentifier
-	switch {
-	case st.Init:
-		mech = st.NegTokenInit.MechTokenBytes
-		types := st.NegTokenInit.MechTypes
-		if len(types) > 0 {
-			first = types[0]
-		}
-		if !isNTLM(mech) && first.Equal(oidNTLM()) {
-			return nil, nil, errNTLM()
-		}
-	case st.Resp:
-		mech = st.NegTokenResp.ResponseToken
-	}
-	if isNTLM(mech) {
+	if nt.init && !isNTLM(nt.mech) && bytes.Equal(nt.first, derOIDNTLM) {
 		return nil, nil, errNTLM()
 	}
-	if len(mech) == 0 {
+	if isNTLM(nt.mech) {
+		return nil, nil, errNTLM()
+	}
+	if len(nt.mech) == 0 {
 		return nil, nil, malformed("SPNEGO token carries no mechanism token")
 	}
-	return mech, first, nil
+	return nt.mech, nt.first, nil
 }
 
 // parseKRB5 decodes a GSS KRB5 token that must hold an AP-REQ.
 func parseKRB5(b []byte) (*messages.APReq, error) {
-	var kt spnego.KRB5Token
-	if err := kt.Unmarshal(b); err != nil {
+	req, err := decodeKRB5APReq(b)
+	if err != nil {
 		return nil, malformed("KRB5 token: %v", err)
 	}
-	if !kt.IsAPReq() {
-		return nil, malformed("KRB5 token is not an AP-REQ")
-	}
-	if len(kt.APReq.Ticket.SName.NameString) == 0 {
+	if len(req.Ticket.SName.NameString) == 0 {
 		return nil, malformed("AP-REQ ticket has an empty server name")
 	}
-	return &kt.APReq, nil
+	return req, nil
 }
 
 // principalString formats name@realm.

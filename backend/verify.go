@@ -223,7 +223,7 @@ func (v *Verifier) decryptTicket(t *messages.Ticket) (int, error) {
 			"ticket for %s did not decrypt with keytab kvno %d %s (%v): the KDC used another key (password changed without a new keytab, or the SPN is on another account)",
 			principalString(t.SName.NameString, t.Realm), kvno, etypeName(t.EncPart.EType), err)
 	}
-	if err := t.DecryptedEncPart.Unmarshal(plain); err != nil {
+	if err := decodeEncTicketPart(plain, &t.DecryptedEncPart); err != nil {
 		return 0, malformed("decrypted ticket part does not decode: %v", err)
 	}
 	return kvno, nil
@@ -250,7 +250,7 @@ func decryptAuthenticatorPart(req *messages.APReq) error {
 	if err != nil {
 		return fmt.Errorf("error decrypting authenticator: %v", err)
 	}
-	if err := req.Authenticator.Unmarshal(b); err != nil {
+	if err := decodeAuthenticator(b, &req.Authenticator); err != nil {
 		return fmt.Errorf("error unmarshaling authenticator: %v", err)
 	}
 	return nil
