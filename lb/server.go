@@ -173,12 +173,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		return err
 	}
+	serve := func() error { return s.acceptLoop(ln, accept) }
 	if s.eng != nil {
 		if err := s.eng.start(); err != nil {
 			ln.Close()
 			return err
 		}
-		if wrapped, a := s.eng.acceptor(ln); a != nil {
+		if ll := s.eng.loopListener(ln); ll != nil {
+			ln, serve = ll, ll.serve // the loops accept
+		} else if wrapped, a := s.eng.acceptor(ln); a != nil {
 			ln, accept = wrapped, a
 		}
 	}
@@ -196,7 +199,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			go s.watchCerts(s.ctx, s.cfg.CertReloadInterval)
 		}
 	})
-	return s.acceptLoop(ln, accept)
+	return serve()
 }
 
 // acceptLoop calls accept, which accepts one connection on ln and starts
