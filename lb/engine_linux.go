@@ -31,36 +31,11 @@ type engine struct {
 	mu    sync.Mutex
 	loops []*loop
 	down  bool // stop has run: no loop starts any more
-	// fdsClosed: stop has closed the loops' descriptors, after they
-	// exited; until then any goroutine may wake a loop.
-	fdsClosed bool
-	next      atomic.Uint32
-	wg        sync.WaitGroup // the loops' goroutines
+	next  atomic.Uint32
+	wg    sync.WaitGroup // the loops' goroutines
 }
 
 func newEngine(s *Server) *engine { return &engine{s: s} }
-
-// baseProcs is GOMAXPROCS as the process started: one loop per CPU the
-// runtime would use, however many Ps loopCount adds.
-var baseProcs = runtime.GOMAXPROCS(0)
-
-// loopCount returns the number of loops to run, one per CPU (at most
-// maxLoops), and makes sure the runtime has one P more than loops. A loop
-// blocks in epoll_wait holding its P in a system call; with a P idle for
-// everything else (health checks, timers, logging), the runtime's
-// monitor leaves the loop's P alone and the loop, back from the kernel,
-// takes it again at once. Without it, the monitor hands a P blocked over
-// 20 µs to another thread, which wakes to find nothing to do, and the
-// loop's thread, back from the kernel, must wait for a P: measured,
-// pinned to one CPU, with GOMAXPROCS 1: 0.4 context switches per new
-// connection; with 2: see docs/lb.md.
-func loopCount() int {
-	n := min(max(baseProcs, 1), maxLoops)
-	if runtime.GOMAXPROCS(0) < n+1 {
-		runtime.GOMAXPROCS(n + 1)
-	}
-	return n
-}
 
 // start creates and runs the loops, once; later calls do nothing.
 func (e *engine) start() error {
@@ -69,7 +44,7 @@ func (e *engine) start() error {
 	if e.loops != nil || e.down {
 		return nil
 	}
-	n := loopCount()
+	n := min(max(runtime.GOMAXPROCS(0), 1), maxLoops)
 	loops := make([]*loop, 0, n)
 	for range n {
 		l, err := newLoop(e)
@@ -108,34 +83,11 @@ func (e *engine) stop() {
 		l.mu.Unlock()
 	}
 	e.wg.Wait()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.fdsClosed {
-		e.fdsClosed = true
-		for _, l := range loops {
-			l.closeFDs()
-		}
-	}
 }
 
-// wakeAll makes every loop take a turn, as a listener closes; after
-// stop, when the loops' eventfds are closed, it does nothing.
-func (e *engine) wakeAll() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.fdsClosed {
-		return
-	}
-	for _, l := range e.loops {
-		l.wake()
-	}
-}
-
-// acceptor returns the accept step for ln when it is a TCP listener the
-// loops do not accept on themselves (max_conns is set, see
-// loopListener): it accepts with accept4 straight from the listening
-// socket, so the new socket never enters Go's poller, and hands it to a
-// loop. The listener's
+// acceptor returns the accept step for ln when it is a TCP listener: it
+// accepts with accept4 straight from the listening socket, so the new
+// socket never enters Go's poller, and hands it to a loop. The listener's
 // own RawConn cannot wait for readability, so this waits on a duplicate
 // of its socket; the listener returned, to use in ln's place, closes both.
 // It returns nil for other listeners, which then take the goroutine path.
@@ -219,15 +171,10 @@ func (e *engine) startRelay(fd int, client *net.TCPAddr) {
 	}
 	s.accepted.Add(1)
 	s.active.Add(1)
-	l := e.loops[int(e.next.Add(1))%len(e.loops)]
-	l.submit(newRelay(fd, client))
-}
-
-// newRelay is the relay of an accepted client socket.
-func newRelay(fd int, client *net.TCPAddr) *relay {
 	r := &relay{fds: [2]int{fd, -1}, client: client, start: time.Now()}
 	r.dirs[0].p, r.dirs[1].p = noPipe, noPipe
-	return r
+	l := e.loops[int(e.next.Add(1))%len(e.loops)]
+	l.submit(r)
 }
 
 // ended is the server's side of a relay's end; the loop has closed it.

@@ -215,53 +215,34 @@ func testListenPlainTCP(t *testing.T, engine string) {
 		srv.Close()
 		<-served
 	}()
-	proto := -1
-	for deadline := time.Now().Add(waitLimit); proto < 0 && time.Now().Before(deadline); {
+	var tl *net.TCPListener
+	for deadline := time.Now().Add(waitLimit); tl == nil && time.Now().Before(deadline); {
 		srv.mu.Lock()
 		for ln := range srv.listeners {
-			proto = listenerProto(t, ln)
+			switch l := ln.(type) {
+			case *net.TCPListener:
+				tl = l
+			case *dupedListener:
+				tl = l.TCPListener
+			}
 		}
 		srv.mu.Unlock()
-		if proto < 0 {
+		if tl == nil {
 			runtime.Gosched()
 		}
 	}
-	if proto < 0 {
+	if tl == nil {
 		t.Fatal("no TCP listener within the wait limit")
+	}
+	raw, err := tl.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto, perr := -1, error(nil)
+	if err := raw.Control(func(fd uintptr) { proto, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) }); err != nil || perr != nil {
+		t.Fatal(err, perr)
 	}
 	if proto != unix.IPPROTO_TCP {
 		t.Fatalf("listener protocol %d; want IPPROTO_TCP (%d)", proto, unix.IPPROTO_TCP)
 	}
-}
-
-// listenerProto is the SO_PROTOCOL of a front listener's socket, -1 for
-// a listener of no known kind.
-func listenerProto(t *testing.T, ln net.Listener) int {
-	t.Helper()
-	proto, perr := -1, error(nil)
-	get := func(fd uintptr) { proto, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) }
-	var tl *net.TCPListener
-	switch l := ln.(type) {
-	case *net.TCPListener:
-		tl = l
-	case *dupedListener:
-		tl = l.TCPListener
-	case *loopListener:
-		l.mu.Lock()
-		get(uintptr(l.fd))
-		l.mu.Unlock()
-	}
-	if tl != nil {
-		raw, err := tl.SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := raw.Control(get); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if perr != nil {
-		t.Fatal(perr)
-	}
-	return proto
 }

@@ -14,9 +14,3 @@ func newEngine(*Server) *engine                                    { return nil 
 func (*engine) start() error                                       { return nil }
 func (*engine) stop()                                              {}
 func (*engine) acceptor(net.Listener) (net.Listener, func() error) { return nil, nil }
-func (*engine) loopListener(net.Listener) *loopListener            { return nil }
-
-// loopListener is the Linux engine's listener the loops accept on.
-type loopListener struct{ net.Listener }
-
-func (*loopListener) serve() error { return nil }

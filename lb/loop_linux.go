@@ -3,10 +3,13 @@
 package lb
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,26 +20,27 @@ import (
 // goroutine holds except while it waits for events.
 type loop struct {
 	e      *engine
-	epfd   int // the loop blocks in epoll_wait on it
-	wakefd int // eventfd: stop, a listener closed, or a first deadline to set
+	epfd   int
+	ep     *os.File        // epfd in Go's poller: the loop parks there, not in a blocking epoll_wait
+	epRaw  syscall.RawConn // ep's, to wait for readiness
+	wakefd int             // eventfd: stop, or a first deadline to set
 
 	mu      sync.Mutex // held by the loop but while it waits, and by submit
 	stopped bool
 
-	byFD    []*relay            // the relay each registered socket belongs to
-	relays  map[*relay]struct{} // every relay of the loop
-	ready   []*relay            // relays with more to move than one turn allows
-	closing []int               // fds to close at the end of the turn, so no number is reused within it
-	pipes   []pipe              // free pipes
-	addrs   map[string]unix.Sockaddr
-	addrGen *generation // the generation addrs was resolved for
-	lns     []*loopLn   // the listeners this loop accepts on
-	now     time.Time
-	tick    time.Duration // how often deadlines are checked
-	sweepAt time.Time
-	forever bool // the loop waits with no timeout: a new relay must wake it
-	events  [128]unix.EpollEvent
-	buf     [copyMax]byte // small reads, see copyIn
+	byFD     []*relay            // the relay each registered socket belongs to
+	relays   map[*relay]struct{} // every relay of the loop
+	ready    []*relay            // relays with more to move than one turn allows
+	closing  []int               // fds to close at the end of the turn, so no number is reused within it
+	pipes    []pipe              // free pipes
+	addrs    map[string]unix.Sockaddr
+	addrGen  *generation // the generation addrs was resolved for
+	now      time.Time
+	tick     time.Duration // how often deadlines are checked
+	sweepAt  time.Time
+	deadline time.Time // ep's read deadline now
+	events   [128]unix.EpollEvent
+	buf      [copyMax]byte // small reads, see copyIn
 }
 
 func newLoop(e *engine) (*loop, error) {
@@ -55,23 +59,33 @@ func newLoop(e *engine) (*loop, error) {
 		unix.Close(wfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
+	// A non-blocking epoll fd in an *os.File joins Go's poller, which
+	// reports it readable when our set has events: a loop waiting
+	// parks its goroutine instead of holding a thread in epoll_wait.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(wfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
 	cfg := e.s.cfg
 	tick := min(cfg.DialTimeout, cfg.HalfCloseTimeout, cfg.IdleTimeout) / 4
 	return &loop{
-		e: e, epfd: epfd, wakefd: wfd,
+		e: e, epfd: epfd, ep: ep, epRaw: raw, wakefd: wfd,
 		relays: make(map[*relay]struct{}),
 		addrs:  make(map[string]unix.Sockaddr),
 		tick:   min(max(tick, time.Millisecond), 250*time.Millisecond),
 	}, nil
 }
 
-// closeFDs closes the loop's descriptors once its goroutine has exited.
 func (l *loop) closeFDs() {
-	for _, ln := range l.lns {
-		sysClose(ln.fd)
-	}
-	l.lns = nil
-	unix.Close(l.epfd)
+	l.ep.Close()
 	unix.Close(l.wakefd)
 	for _, p := range l.pipes {
 		closePipe(p)
@@ -92,22 +106,17 @@ func (l *loop) submit(r *relay) {
 		return
 	}
 	l.now = time.Now()
-	l.begin(r)
-	if l.forever && len(l.relays) > 0 {
-		l.forever = false
-		l.wake() // the loop waits with no timeout: connect timeouts need one
-	}
-}
-
-// begin starts a new relay's backend connect; mu is held.
-func (l *loop) begin(r *relay) {
 	l.relays[r] = struct{}{}
 	r.att = l.e.s.pool.newAttempt()
 	r.dial(l)
+	if l.deadline.IsZero() && len(l.relays) > 0 {
+		l.wake() // the loop is parked with no deadline: connect timeouts need one
+	}
 }
 
-// wake makes the loop take a turn. The eventfd stays open until the
-// engine's stop has seen the loop exit.
+// wake makes the loop take a turn. Callers hold mu with stopped false,
+// so the eventfd is still open: the loop closes it only after setting
+// stopped under mu.
 func (l *loop) wake() {
 	one := [8]byte{1}
 	_, _ = sysWrite(l.wakefd, one[:])
@@ -116,14 +125,16 @@ func (l *loop) wake() {
 // run is the loop's goroutine: wait for events, move bytes, check
 // deadlines, until stop. It holds mu except while waiting.
 func (l *loop) run() {
+	defer l.closeFDs()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.now = time.Now()
 	l.sweepAt = l.now.Add(l.tick)
 	for {
-		timeout := l.timeout()
+		l.setDeadline()
+		busy := len(l.ready) > 0
 		l.mu.Unlock()
-		n, err := l.wait(timeout)
+		n, err := l.wait(busy)
 		l.mu.Lock()
 		if err != nil {
 			l.e.s.log.Error("epoll_wait failed; closing the loop's connections", zap.Error(err))
@@ -140,15 +151,12 @@ func (l *loop) run() {
 			}
 			if fd < len(l.byFD) && l.byFD[fd] != nil {
 				l.byFD[fd].onEvent(l, fd, ev.Events)
-			} else if ln := l.listenerFor(fd); ln != nil {
-				l.acceptOn(ln)
 			}
 		}
 		if l.stopped {
 			l.stopAll()
 			return
 		}
-		l.tendListeners()
 		l.runReady()
 		if !l.now.Before(l.sweepAt) {
 			l.sweep()
@@ -158,42 +166,39 @@ func (l *loop) run() {
 	}
 }
 
-// timeout is the next wait's bound in milliseconds, -1 for none: none
-// when relays wait for their turn, else the next deadline check while
-// any relay is open, or a paused listener's return.
-func (l *loop) timeout() int {
-	if len(l.ready) > 0 {
-		return 0
-	}
-	var until time.Time
+// setDeadline bounds the next wait by the next deadline check while any
+// relay is open.
+func (l *loop) setDeadline() {
+	deadline := time.Time{}
 	if len(l.relays) > 0 {
-		until = l.sweepAt
+		deadline = l.sweepAt
 	}
-	if t := l.resumeAt(); !t.IsZero() && (until.IsZero() || t.Before(until)) {
-		until = t
+	if !deadline.Equal(l.deadline) {
+		_ = l.ep.SetReadDeadline(deadline)
+		l.deadline = deadline
 	}
-	l.forever = until.IsZero()
-	if l.forever {
-		return -1
-	}
-	d := until.Sub(time.Now())
-	return int(max((d+time.Millisecond-1)/time.Millisecond, 0))
 }
 
-// wait returns the next batch of events, waiting up to timeout ms (-1:
-// until there are some). The blocking epoll_wait goes through the
-// runtime's entersyscall, so the loop's P serves other goroutines
-// meanwhile; a wait with nothing to wait for is a raw call.
-func (l *loop) wait(timeout int) (int, error) {
-	var n int
-	var err error
-	if timeout == 0 {
-		n, err = sysEpollPoll(l.epfd, l.events[:])
-	} else {
-		n, err = unix.EpollWait(l.epfd, l.events[:], timeout)
-	}
-	if err == unix.EINTR {
+// wait returns the next batch of events: at once when busy (relays wait
+// for their turn), else parked in Go's poller until there are events or
+// the deadline.
+func (l *loop) wait(busy bool) (int, error) {
+	n := 0
+	var werr error
+	err := l.epRaw.Read(func(uintptr) bool {
+		for {
+			n, werr = sysEpollPoll(l.epfd, l.events[:])
+			if werr != unix.EINTR {
+				break
+			}
+		}
+		return werr != nil || n > 0 || busy
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
+	}
+	if err == nil {
+		err = werr
 	}
 	return max(n, 0), err
 }
@@ -223,10 +228,6 @@ func (l *loop) stopAll() {
 		r.finish(l, "closed", nil)
 	}
 	l.flushClosing()
-	for _, ln := range l.lns {
-		l.dropListener(ln)
-	}
-	l.lns = nil
 }
 
 func (l *loop) flushClosing() {

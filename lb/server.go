@@ -173,15 +173,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		return err
 	}
-	serve := func() error { return s.acceptLoop(ln, accept) }
 	if s.eng != nil {
 		if err := s.eng.start(); err != nil {
 			ln.Close()
 			return err
 		}
-		if ll := s.eng.loopListener(ln); ll != nil {
-			ln, serve = ll, ll.serve // the loops accept
-		} else if wrapped, a := s.eng.acceptor(ln); a != nil {
+		if wrapped, a := s.eng.acceptor(ln); a != nil {
 			ln, accept = wrapped, a
 		}
 	}
@@ -199,7 +196,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			go s.watchCerts(s.ctx, s.cfg.CertReloadInterval)
 		}
 	})
-	return serve()
+	return s.acceptLoop(ln, accept)
 }
 
 // acceptLoop calls accept, which accepts one connection on ln and starts
