@@ -44,7 +44,12 @@ func run() error {
 	flag.StringVar(&heapFile, "memprofile", "", "heap profile to write at exit, if set")
 	flag.Parse()
 	cfg.Backends = []lb.Backend{{Addr: backend}}
-	log, err := zap.NewProductionConfig().Build() // what `krbfarm lb` uses
+	// What `krbfarm lb` uses: production JSON with sampling off (one
+	// line per connection); zap's default sampling would keep about one
+	// line in a hundred under load and hide the lines' cost.
+	zc := zap.NewProductionConfig()
+	zc.Sampling = nil
+	log, err := zc.Build()
 	if err != nil {
 		return err
 	}
