@@ -110,7 +110,11 @@ func (l *loop) submit(r *relay) {
 	r.att = l.e.s.pool.newAttempt()
 	r.dial(l)
 	if l.deadline.IsZero() && len(l.relays) > 0 {
-		l.wake() // the loop is parked with no deadline: connect timeouts need one
+		// The loop is parked with no deadline: connect timeouts need
+		// one. A deadline set on ep also bounds the wait already
+		// blocked, with no eventfd write to wake the loop and read.
+		l.sweepAt = l.now.Add(l.tick)
+		l.setDeadline()
 	}
 }
 
