@@ -3,7 +3,6 @@
 package lb
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -109,11 +108,11 @@ func (e *engine) acceptor(ln net.Listener) (net.Listener, func() error) {
 	}
 	accept := func() error {
 		var nfd int
-		var sa unix.Sockaddr
+		var client *net.TCPAddr
 		var aerr error
 		err := raw.Read(func(fd uintptr) bool {
-			nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-			return !errors.Is(aerr, unix.EAGAIN)
+			nfd, client, aerr = sysAccept(int(fd))
+			return aerr != unix.EAGAIN
 		})
 		if err != nil {
 			return err
@@ -121,7 +120,7 @@ func (e *engine) acceptor(ln net.Listener) (net.Listener, func() error) {
 		if aerr != nil {
 			return &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: aerr}
 		}
-		e.startRelay(nfd, sa)
+		e.startRelay(nfd, client)
 		return nil
 	}
 	return &dupedListener{TCPListener: tl, dup: f}, accept
@@ -163,16 +162,16 @@ func (d *dupedListener) Close() error {
 
 // startRelay hands an accepted socket to a loop, or closes it once the
 // server no longer takes connections.
-func (e *engine) startRelay(fd int, sa unix.Sockaddr) {
+func (e *engine) startRelay(fd int, client *net.TCPAddr) {
 	s := e.s
 	if !s.admit() {
-		unix.Close(fd)
+		sysClose(fd)
 		s.freeSlot()
 		return
 	}
 	s.accepted.Add(1)
 	s.active.Add(1)
-	r := &relay{fds: [2]int{fd, -1}, client: sockaddrToTCP(sa), start: time.Now()}
+	r := &relay{fds: [2]int{fd, -1}, client: client, start: time.Now()}
 	r.dirs[0].p, r.dirs[1].p = noPipe, noPipe
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
 	l.submit(r)
@@ -234,7 +233,7 @@ func (l *loop) putPipe(p pipe) {
 
 func closePipe(p pipe) {
 	if p.r >= 0 {
-		unix.Close(p.r)
-		unix.Close(p.w)
+		sysClose(p.r)
+		sysClose(p.w)
 	}
 }

@@ -100,7 +100,7 @@ func (l *loop) submit(r *relay) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopped {
-		unix.Close(r.fds[0])
+		sysClose(r.fds[0])
 		l.e.s.logNoBackend(r.remote(), r.start, errNoBackend)
 		l.e.ended()
 		return
@@ -110,7 +110,11 @@ func (l *loop) submit(r *relay) {
 	r.att = l.e.s.pool.newAttempt()
 	r.dial(l)
 	if l.deadline.IsZero() && len(l.relays) > 0 {
-		l.wake() // the loop is parked with no deadline: connect timeouts need one
+		// The loop is parked with no deadline: connect timeouts need
+		// one. A deadline set on ep also bounds the wait already
+		// blocked, with no eventfd write to wake the loop and read.
+		l.sweepAt = l.now.Add(l.tick)
+		l.setDeadline()
 	}
 }
 
@@ -119,7 +123,7 @@ func (l *loop) submit(r *relay) {
 // stopped under mu.
 func (l *loop) wake() {
 	one := [8]byte{1}
-	_, _ = unix.Write(l.wakefd, one[:])
+	_, _ = sysWrite(l.wakefd, one[:])
 }
 
 // run is the loop's goroutine: wait for events, move bytes, check
@@ -146,7 +150,7 @@ func (l *loop) run() {
 			fd := int(ev.Fd)
 			if fd == l.wakefd {
 				var buf [8]byte
-				_, _ = unix.Read(l.wakefd, buf[:])
+				_, _ = sysRead(l.wakefd, buf[:])
 				continue
 			}
 			if fd < len(l.byFD) && l.byFD[fd] != nil {
@@ -187,8 +191,8 @@ func (l *loop) wait(busy bool) (int, error) {
 	var werr error
 	err := l.epRaw.Read(func(uintptr) bool {
 		for {
-			n, werr = unix.EpollWait(l.epfd, l.events[:], 0)
-			if !errors.Is(werr, unix.EINTR) {
+			n, werr = sysEpollPoll(l.epfd, l.events[:])
+			if werr != unix.EINTR {
 				break
 			}
 		}
@@ -232,21 +236,20 @@ func (l *loop) stopAll() {
 
 func (l *loop) flushClosing() {
 	for _, fd := range l.closing {
-		unix.Close(fd)
+		sysClose(fd)
 	}
 	l.closing = l.closing[:0]
 }
 
 // register adds fd to the loop's epoll set, edge-triggered, for r.
 func (l *loop) register(fd int, r *relay) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 	if fd >= len(l.byFD) {
 		grown := make([]*relay, max(2*len(l.byFD), fd+1, 1024))
 		copy(grown, l.byFD)
 		l.byFD = grown
 	}
 	l.byFD[fd] = r
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := sysEpollAdd(l.epfd, fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
 		l.byFD[fd] = nil
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
@@ -260,7 +263,7 @@ func (l *loop) release(fd int) {
 		return
 	}
 	if fd >= len(l.byFD) || l.byFD[fd] == nil {
-		unix.Close(fd) // never registered: no event of a batch can name it
+		sysClose(fd) // never registered: no event of a batch can name it
 		return
 	}
 	l.byFD[fd] = nil
@@ -278,13 +281,12 @@ func (l *loop) connect(u *Upstream, g *generation) (int, error) {
 	if _, ok := sa.(*unix.SockaddrInet6); ok {
 		family = unix.AF_INET6
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := sysSocket(family)
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	if err := unix.Connect(fd, sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		unix.Close(fd)
+	if err := sysConnect(fd, sa); err != nil && err != unix.EINPROGRESS {
+		sysClose(fd)
 		return -1, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
 	return fd, nil

@@ -72,7 +72,7 @@ func (r *relay) dial(l *loop) {
 		}
 		if err == nil {
 			if err = l.register(fd, r); err != nil {
-				unix.Close(fd)
+				sysClose(fd)
 			}
 		}
 		if err == nil {
@@ -269,7 +269,7 @@ func (r *relay) spliceIn(l *loop, d int) error {
 // buffer switches the direction to splice.
 func (r *relay) copyIn(l *loop, d int) error {
 	dir := &r.dirs[d]
-	n, err := unix.Read(r.fds[d], l.buf[:])
+	n, err := sysRead(r.fds[d], l.buf[:])
 	switch {
 	case errors.Is(err, unix.EAGAIN):
 		r.readable[d] = false
@@ -289,7 +289,7 @@ func (r *relay) copyIn(l *loop, d int) error {
 	}
 	w := 0
 	if r.writable[1-d] {
-		w, err = unix.Write(r.fds[1-d], l.buf[:n])
+		w, err = sysWrite(r.fds[1-d], l.buf[:n])
 		if errors.Is(err, unix.EAGAIN) {
 			w, err = 0, nil
 			r.writable[1-d] = false
@@ -309,7 +309,7 @@ func (r *relay) copyIn(l *loop, d int) error {
 		}
 	}
 	// The pipe is empty and holds at least 64 KiB: the rest fits.
-	if k, err := unix.Write(dir.p.w, l.buf[w:n]); err != nil || k != n-w {
+	if k, err := sysWrite(dir.p.w, l.buf[w:n]); err != nil || k != n-w {
 		return fmt.Errorf("pipe write: %d of %d bytes: %w", k, n-w, err)
 	}
 	dir.pending = n - w
@@ -327,7 +327,7 @@ func (r *relay) endDirection(l *loop, d int) {
 	// the close sends the FIN: no shutdown needed. An error here (the
 	// peer is already gone) shows up on the other direction.
 	if !r.dirs[1-d].done {
-		_ = unix.Shutdown(r.fds[1-d], unix.SHUT_WR)
+		_ = sysShutdownWrite(r.fds[1-d])
 	}
 	if r.halfAt.IsZero() {
 		r.halfAt = l.now

@@ -17,10 +17,12 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"go.uber.org/zap"
 
+	"github.com/krbfarm/krbfarm/internal/logsink"
 	"github.com/krbfarm/krbfarm/lb"
 )
 
@@ -33,7 +35,7 @@ func main() {
 
 func run() error {
 	var cfg lb.Config
-	var backend, cpuFile, heapFile string
+	var backend, cpuFile, heapFile, traceFile string
 	flag.StringVar(&cfg.Listen, "listen", "", "front-door address")
 	flag.StringVar(&backend, "backend", "", "one backend address")
 	flag.StringVar(&cfg.Mode, "mode", "", "terminate or passthrough")
@@ -42,9 +44,15 @@ func run() error {
 	flag.StringVar(&cfg.Engine, "engine", "", "passthrough engine: auto, epoll or goroutine")
 	flag.StringVar(&cpuFile, "cpuprofile", "cpu.pprof", "CPU profile to write")
 	flag.StringVar(&heapFile, "memprofile", "", "heap profile to write at exit, if set")
+	flag.StringVar(&traceFile, "trace", "", "execution trace to write (go tool trace), if set: which thread runs what, and why goroutines wake")
 	flag.Parse()
 	cfg.Backends = []lb.Backend{{Addr: backend}}
-	log, err := zap.NewProductionConfig().Build() // what `krbfarm lb` uses
+	// What `krbfarm lb` uses: production JSON with sampling off (one
+	// line per connection); zap's default sampling would keep about one
+	// line in a hundred under load and hide the lines' cost.
+	zc := zap.NewProductionConfig()
+	zc.Sampling, zc.OutputPaths = nil, []string{logsink.URL}
+	log, err := zc.Build()
 	if err != nil {
 		return err
 	}
@@ -60,6 +68,11 @@ func run() error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
+	stopTrace, err := startTrace(traceFile)
+	if err != nil {
+		return err
+	}
+	defer stopTrace()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = srv.ListenAndServe(ctx)
@@ -81,4 +94,20 @@ func writeHeap(path string, err error) error {
 		return werr
 	}
 	return err
+}
+
+// startTrace starts the execution trace into path; "" = none.
+func startTrace(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }

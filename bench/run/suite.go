@@ -55,7 +55,7 @@ func printHeader(res *Results, o options, conns int, nofile uint64) {
 	s["load"] = "wrk -t1 -c50 (64 MiB bodies: -c4), a warm-up of 1s before each subject's first round"
 	s["cpu"] = "utime+stime of each server process (with its children) from /proc/PID/stat, read just before and after each wrk run, divided by the requests wrk completed (64 MiB bodies: by the GB moved); a balancer's figure is its own CPU, not the origin's"
 	s["origin"] = fmt.Sprintf("nginx, sendfile, files of %d B and 64 MiB", smallSize)
-	s["workers"] = "pinned: 1 per server; unpinned: 1 per CPU (nginx worker_processes, HAProxy nbthread, Go GOMAXPROCS from affinity)"
+	s["workers"] = "pinned: 1 per server; unpinned: 1 per CPU (nginx worker_processes, HAProxy nbthread, Go GOMAXPROCS from affinity; krbfarm lb in passthrough runs its event loops on half the CPUs, at least 1, see docs/lb.md)"
 	s["layouts"] = strings.Join(o.layouts, ",")
 	s["pinning "+layoutPinned] = "taskset: balancers on CPU 1; origin, wrk and the idle-test client on CPU 0; one worker each"
 	s["pinning "+layoutUnpinned] = fmt.Sprintf("none: every process may run on every CPU; %d workers each", runtime.NumCPU())

@@ -32,6 +32,7 @@ func newLBCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			setLBProcs(c)
 			log := newLogger(true, zap.InfoLevel)
 			defer log.Sync()
 			srv, err := lb.New(c, nil, log)

@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/krbfarm/krbfarm/internal/logsink"
 )
 
 func main() {
@@ -84,5 +86,6 @@ func loggerConfig(json bool, level zapcore.Level) zap.Config {
 	}
 	cfg.Sampling = nil
 	cfg.Level = zap.NewAtomicLevelAt(level)
+	cfg.OutputPaths = []string{logsink.URL} // stderr, see logsink
 	return cfg
 }
