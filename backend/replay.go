@@ -92,6 +92,14 @@ func (c *ReplayCache) Record(k replayKey, now time.Time) error {
 	}
 	exp := n + int64(c.ttl)
 	c.seen[k] = exp
+	if len(c.queue) == cap(c.queue) && c.head >= cap(c.queue)/8 {
+		// Reuse the consumed front rather than let append double the
+		// queue: under steady churn a full cache would otherwise carry
+		// a queue of twice its size. An eighth of the capacity keeps the
+		// copying amortised to a few entries per insert.
+		kept := copy(c.queue, c.queue[c.head:])
+		c.queue, c.head = c.queue[:kept], 0
+	}
 	c.queue = append(c.queue, replayEntry{key: k, exp: exp})
 	return nil
 }
