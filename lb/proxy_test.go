@@ -3,6 +3,7 @@ package lb
 import (
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -99,8 +100,16 @@ func testAllBackendsDead(t *testing.T, engine string) {
 	}
 	defer c.Close()
 	readEOF(t, c)
+	// The client sees EOF when its socket is released, a moment before
+	// the accepting goroutine writes the line: wait for it, bounded.
+	noBackend := func() []observer.LoggedEntry {
+		return o.logs.FilterLevelExact(zapcore.WarnLevel).FilterMessage("connection closed").All()
+	}
+	for deadline := time.Now().Add(waitLimit); len(noBackend()) == 0 && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
 	srv.Close()
-	warns := o.logs.FilterLevelExact(zapcore.WarnLevel).FilterMessage("connection closed").All()
+	warns := noBackend()
 	if len(warns) != 1 {
 		t.Fatalf("got %d no-backend warnings; want exactly 1", len(warns))
 	}
