@@ -150,9 +150,9 @@ func formatRatio(m *Metric) string {
 }
 
 // formatCell prints a subject's median and, after more than one round,
-// its range: "72.1k (70.2k..74.0k)"; "-" when it has no figure, and a "*"
-// when it has a note.
-func formatCell(m *Metric, s string) string {
+// its range: "72.1k (70.2k..74.0k)"; "-" when it has no figure, and mark
+// after it when it has a note.
+func formatCell(m *Metric, s, mark string) string {
 	cell := "-"
 	if v, ok := m.Values[s]; ok {
 		cell = formatValue(v, m.Unit)
@@ -161,7 +161,7 @@ func formatCell(m *Metric, s string) string {
 		}
 	}
 	if m.Notes[s] != "" {
-		cell += "*"
+		cell += mark
 	}
 	return cell
 }
@@ -175,7 +175,7 @@ func writeTable(w io.Writer, subjects []string, metrics []*Metric) {
 	for _, m := range metrics {
 		row := []string{m.Name, m.Unit}
 		for _, s := range subjects {
-			row = append(row, formatCell(m, s))
+			row = append(row, formatCell(m, s, "*"))
 		}
 		rows = append(rows, append(row, formatRatio(m), m.Better))
 	}

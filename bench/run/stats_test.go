@@ -111,7 +111,7 @@ func TestSetKeepsEveryRound(t *testing.T) {
 	if n := m.Notes[subjKrbfarm]; !strings.Contains(n, "wrk timed out") || !strings.Contains(n, "3 succeeded") {
 		t.Errorf("note %q does not say a round failed and 3 counted", n)
 	}
-	if got := formatCell(m, subjKrbfarm); got != "20.0k (10.0k..30.0k)*" {
+	if got := formatCell(m, subjKrbfarm, "*"); got != "20.0k (10.0k..30.0k)*" {
 		t.Errorf("cell %q; want 20.0k (10.0k..30.0k)*", got)
 	}
 }

@@ -200,21 +200,9 @@ func (ts tableSpec) intro(r *Results) string {
 		rounds, r.Settings["duration"], pin)
 }
 
-// mdCell is a subject's median and, after more than one round, its
-// range; "-" when it has none, "†" when it has a note.
-func mdCell(m *Metric, s string) string {
-	cell := "-"
-	if v, ok := m.Values[s]; ok {
-		cell = formatValue(v, m.Unit)
-		if len(m.Rounds[s]) > 1 {
-			cell += " (" + formatRange(m.Ranges[s], m.Unit) + ")"
-		}
-	}
-	if m.Notes[s] != "" {
-		cell += " †"
-	}
-	return cell
-}
+// mdCell is a subject's median and range as formatCell prints them, with
+// "†" when it has a note.
+func mdCell(m *Metric, s string) string { return formatCell(m, s, " †") }
 
 // mdRatio is "0.84x nginx", "0.38x (2.6x less)", "1.02x (tie)".
 func mdRatio(m *Metric, namePeer bool) string {
