@@ -169,7 +169,7 @@ func runCommand(name string, args ...string) (string, error) {
 func authSettings(o authOptions) map[string]string {
 	s := map[string]string{
 		"duration": o.duration.String(),
-		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm apache krbfarm apache ...); median and min..max", o.rounds),
+		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm apache krbfarm apache ...); median and min..max; %s", o.rounds, pairedRule),
 		"load":     fmt.Sprintf("Go client, %d connections, a fresh SPNEGO AP-REQ per request (built before each run), GET a 128 B page; a 1s warm-up before each host's first round", o.conns),
 		"hosts":    "krbfarm backend (gokrb5, in-memory replay cache) vs Apache 2.4 mpm_event + mod_auth_gssapi (MIT krb5, its file replay cache), the same keytab",
 		"cpu":      "utime+stime of each host (Apache: with its children) from /proc/PID/stat around each run, divided by the 200s",

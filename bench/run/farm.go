@@ -182,7 +182,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func farmSettings(o farmOptions) map[string]string {
 	s := map[string]string{
 		"duration": o.duration.String(),
-		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm haproxy+apache krbfarm ...); median and min..max", o.rounds),
+		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm haproxy+apache krbfarm ...); median and min..max; %s", o.rounds, pairedRule),
 		"load":     fmt.Sprintf("Go client, %d connections, HTTPS with a fresh SPNEGO AP-REQ per request (built before each run); new connection per request = a full TLS handshake each (no session resumption: the client keeps no session cache); keep-alive = one TLS connection per client connection; a 1s warm-up before each farm's first round", o.conns),
 		"tls":      "both front doors serve the certificate krbfarm up minted for the FQDN (the client verifies it against the lab CA); the client offers X25519 only, so both do the same key exchange",
 		"farms":    "krbfarm up --mode terminate, 2 hosts (its LB and 2 krbfarm backend processes; its KDC idles: tokens are pre-built) vs HAProxy (bind ssl crt, mode tcp: L4, so a Negotiate context stays on its connection, roundrobin) in front of 2 Apache 2.4 mpm_event + mod_auth_gssapi hosts; the same keytab, krb5.conf and SPN",
