@@ -101,5 +101,5 @@ func (ts tableSpec) busyLines(r *Results, cols []column) string {
 		of = "of all " + r.Machine["nproc"] + " CPUs, shared"
 	}
 	return "CPU busy share, median of the rounds, balancer / load side (wrk + origin nginx), " + of +
-		": the side near 100% is the one that limits the rate.\n\n" + b.String()
+		": the side near 100% is the one that limits the rate; when neither is, the machine's other tenants took the CPU.\n\n" + b.String()
 }
