@@ -11,6 +11,7 @@
 # its own instances from temp configs and stops them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 need=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
@@ -31,17 +32,6 @@ want=1048576
 ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "bench: ulimit -n $(ulimit -n)"
 
-go build -o bin/krbfarm ./cmd/krbfarm
-go build -o bin/krbfarm-bench ./bench/run
-
-# bench/run stops everything it starts and removes its PID file; this
-# trap is for when it is killed itself: it stops the PIDs it recorded.
-pids=$(mktemp)
-cleanup() {
-  if [ -s "$pids" ]; then
-    while read -r pid _; do kill -TERM "$pid" 2>/dev/null || true; done <"$pids"
-  fi
-  rm -f "$pids"
-}
-trap cleanup EXIT INT TERM
+bench_build
+bench_pids
 ./bin/krbfarm-bench -out "${BENCH_OUT:-bench/results.json}" -krbfarm bin/krbfarm -pids "$pids" "$@"

@@ -12,28 +12,14 @@
 # runs its own instances from temp configs and stops them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="$PATH:/usr/sbin:/sbin"
 
 need=()
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
-command -v apache2 >/dev/null 2>&1 || need+=(apache2)
-[ -e /usr/lib/apache2/modules/mod_auth_gssapi.so ] || need+=(libapache2-mod-auth-gssapi)
-command -v krb5kdc >/dev/null 2>&1 || need+=(krb5-kdc)
-command -v kadmin.local >/dev/null 2>&1 || need+=(krb5-admin-server)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+bench_need_krb5_apache
 [ ${#need[@]} -eq 0 ] || scripts/apt-install.sh farmbench "${need[@]}"
 
-go build -o bin/krbfarm ./cmd/krbfarm
-go build -o bin/krbfarm-bench ./bench/run
-
-# krbfarm-bench stops everything it starts; this trap is for when it is
-# killed itself: it stops the PIDs it recorded.
-pids=$(mktemp)
-cleanup() {
-  if [ -s "$pids" ]; then
-    while read -r pid _; do kill -TERM "$pid" 2>/dev/null || true; done <"$pids"
-  fi
-  rm -f "$pids"
-}
-trap cleanup EXIT INT TERM
+bench_build
+bench_pids
 ./bin/krbfarm-bench farm -out "${BENCH_FARM_OUT:-bench/farmresults.json}" -krbfarm bin/krbfarm -pids "$pids" "$@"

@@ -8,10 +8,13 @@ import (
 )
 
 // "krbfarm-bench agree A.json B.json" checks that two benchmark runs of
-// the same commit tell the same story: for every metric and subject in
-// both, each run's median must lie inside the other run's min..max. A run
-// whose medians fall outside a second run's ranges measured the machine's
-// noise, not the subjects. It also sets the two runs' ratios side by side.
+// the same commit tell the same story: for every metric and peer in both,
+// each run's median paired ratio (krbfarm_i / peer_i within round i,
+// paired.go) must lie inside the other run's min..max of them. Paired
+// ratios cancel what drifts for every subject alike (the shared machine
+// got busier between runs); a real change in krbfarm, or in a peer, moves
+// them. The absolute medians are printed too, for information: they carry
+// that common-mode drift.
 
 // agreement is one metric's subject compared across two runs.
 type agreement struct {
@@ -63,35 +66,110 @@ func findMetric(r *Results, name, layout string) *Metric {
 
 func inside(v float64, r Range) bool { return r.min() <= v && v <= r.max() }
 
-// writeAgreement prints one line per metric and subject and a summary;
-// it returns how many pairs disagree.
+// ratioAgreement is krbfarm's paired ratio to one peer, for one metric,
+// across two runs.
+type ratioAgreement struct {
+	metric, layout, peer string
+	a, b                 *Paired
+	agree                bool // each run's median inside the other's range
+}
+
+// compareRatios pairs the metrics of a and b by name and layout, peer by
+// peer, in a's order; metrics or peers without paired ratios in both
+// runs are skipped.
+func compareRatios(a, b *Results) []ratioAgreement {
+	var out []ratioAgreement
+	for _, ma := range a.Metrics {
+		mb := findMetric(b, ma.Name, ma.Layout)
+		if mb == nil {
+			continue
+		}
+		for _, p := range sortedKeys(ma.RoundRatios) {
+			pa, pb := ma.RoundRatios[p], mb.RoundRatios[p]
+			if pb == nil {
+				continue
+			}
+			out = append(out, ratioAgreement{metric: ma.Name, layout: ma.Layout, peer: p, a: pa, b: pb,
+				agree: pb.Range.contains(pa.Median) && pa.Range.contains(pb.Median)})
+		}
+	}
+	return out
+}
+
+// writeAgreement prints the verdict on the paired ratios, a line per
+// metric and peer, then the absolute medians for information (they move
+// with the machine's common-mode drift); it returns how many paired
+// ratios disagree.
 func writeAgreement(w io.Writer, a, b *Results, units map[string]string) int {
-	rows := [][]string{{"METRIC", "LAYOUT", "SUBJECT", "RUN A", "RUN B", "VERDICT"}}
+	rows := [][]string{{"METRIC", "LAYOUT", "KRBFARM / PEER", "RUN A", "RUN B", "VERDICT"}}
 	bad := 0
+	list := compareRatios(a, b)
+	for _, g := range list {
+		verdict := "agree"
+		if !g.agree {
+			verdict = fmt.Sprintf("DISAGREE (a median %.2f%% outside)", 100*g.outside())
+			bad++
+		}
+		rows = append(rows, []string{g.metric, g.layout, g.peer, formatPaired(g.a), formatPaired(g.b), verdict})
+	}
+	fmt.Fprintln(w, "paired per-round ratios krbfarm_i / peer_i (the verdict): median (min..max)")
+	printAligned(w, rows)
+	fmt.Fprintf(w, "\n%d of %d paired ratios: each run's median lies inside the other run's range\n\n", len(list)-bad, len(list))
+	writeAbsolute(w, a, b, units)
+	writeRatios(w, a, b)
+	return bad
+}
+
+// outside is how far, relative, the median farther outside the other
+// run's range lies beyond it; 0 when both lie inside.
+func (g ratioAgreement) outside() float64 {
+	return max(distance(g.a.Median, g.b.Range), distance(g.b.Median, g.a.Range))
+}
+
+// distance is how far v lies outside r, relative to v; 0 inside.
+func distance(v float64, r Range) float64 {
+	switch {
+	case v < r.min():
+		return (r.min() - v) / v
+	case v > r.max():
+		return (v - r.max()) / v
+	}
+	return 0
+}
+
+func formatPaired(p *Paired) string {
+	return fmt.Sprintf("%.3f (%.3f..%.3f)", p.Median, p.Range.min(), p.Range.max())
+}
+
+// writeAbsolute prints one line per metric and subject and a summary,
+// for information only: a drift of the whole machine between runs moves
+// every subject alike, so these may disagree where the ratios do not.
+func writeAbsolute(w io.Writer, a, b *Results, units map[string]string) {
+	fmt.Fprintln(w, "absolute medians (informational: they carry the machine's common-mode drift between runs)")
+	rows := [][]string{{"METRIC", "LAYOUT", "SUBJECT", "RUN A", "RUN B", "MEDIANS"}}
+	in := 0
 	list := compareRuns(a, b)
 	for _, g := range list {
 		u := units[g.metric]
-		verdict := "agree"
+		verdict := "each inside the other's range"
 		switch {
-		case !g.agree && g.overlap:
+		case g.agree:
+			in++
+		case g.overlap:
 			verdict = "ranges overlap, a median outside"
-			bad++
-		case !g.agree:
-			verdict = "DISAGREE"
-			bad++
+		default:
+			verdict = "ranges apart"
 		}
 		rows = append(rows, []string{g.metric, g.layout, g.subject,
 			formatValue(g.a, u) + " (" + formatRange(g.ra, u) + ")",
 			formatValue(g.b, u) + " (" + formatRange(g.rb, u) + ")", verdict})
 	}
 	printAligned(w, rows)
-	fmt.Fprintf(w, "\n%d of %d medians lie inside the other run's range\n", len(list)-bad, len(list))
-	writeRatios(w, a, b)
-	return bad
+	fmt.Fprintf(w, "\n%d of %d absolute medians lie inside the other run's range (informational)\n", in, len(list))
 }
 
-// writeRatios sets each metric's krbfarm/best-peer ratio of the two runs
-// side by side: the verdict a reader takes away must not flip.
+// writeRatios sets each metric's headline krbfarm/best-peer ratio of the
+// two runs side by side: the verdict a reader takes away must not flip.
 func writeRatios(w io.Writer, a, b *Results) {
 	rows := [][]string{{"METRIC", "LAYOUT", "RATIO A", "RATIO B"}}
 	for _, ma := range a.Metrics {
@@ -108,8 +186,8 @@ func writeRatios(w io.Writer, a, b *Results) {
 }
 
 // agreeMain is "krbfarm-bench agree A.json B.json": exit 0 when every
-// median lies inside the other run's range, 1 when some do not, 2 on
-// bad input.
+// paired ratio's median lies inside the other run's range, 1 when some
+// do not or the runs share none, 2 on bad input.
 func agreeMain(args []string) int {
 	if len(args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: krbfarm-bench agree A.json B.json (two results files of the same commit)")
@@ -129,7 +207,7 @@ func agreeMain(args []string) int {
 	for _, m := range a.Metrics {
 		units[m.Name] = m.Unit
 	}
-	if writeAgreement(os.Stdout, a, b, units) > 0 {
+	if writeAgreement(os.Stdout, a, b, units) > 0 || len(compareRatios(a, b)) == 0 {
 		return 1
 	}
 	return 0

@@ -8,13 +8,56 @@ import (
 
 func metricWith(name string, rounds map[string][]float64) *Metric {
 	m := newMetric(name, "req/s", higher)
-	for s, rs := range rounds {
-		for _, v := range rs {
+	for _, s := range sortedKeys(rounds) {
+		for _, v := range rounds[s] {
 			m.set(s, v, "")
 		}
 	}
 	m.computeRatio()
 	return m
+}
+
+// syntheticRun is one run of five interleaved rounds: round i's machine
+// speed drift[i] scales every subject alike, each subject has its own
+// small jitter, and krbfarm's level is scaled by krbfarm.
+func syntheticRun(drift []float64, krbfarm float64) *Results {
+	jitter := map[string][]float64{
+		subjKrbfarm: {1, 1.004, 0.997, 1.002, 0.999},
+		subjHAProxy: {1.003, 0.998, 1, 1.001, 0.996},
+		subjNginx:   {0.998, 1.002, 1.004, 0.997, 1},
+		subjDirect:  {1, 1, 1, 1, 1},
+	}
+	level := map[string]float64{subjKrbfarm: 11000 * krbfarm, subjHAProxy: 11300, subjNginx: 11900, subjDirect: 14000}
+	rounds := map[string][]float64{}
+	for s, js := range jitter {
+		for i, d := range drift {
+			rounds[s] = append(rounds[s], level[s]*d*js[i])
+		}
+	}
+	return &Results{Metrics: []*Metric{metricWith("new conn", rounds)}}
+}
+
+func TestAgreeJudgesPairedRatios(t *testing.T) {
+	a := syntheticRun([]float64{1, 0.98, 1.02, 0.99, 1.01}, 1)
+	// The whole machine 15% slower in run b, the round-to-round noise
+	// different: every absolute median falls outside a's range.
+	drifted := syntheticRun([]float64{0.85, 0.86, 0.84, 0.87, 0.85}, 1)
+	var out bytes.Buffer
+	if n := writeAgreement(&out, a, drifted, map[string]string{}); n != 0 {
+		t.Errorf("common-mode drift: %d paired ratios disagree, want 0:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "0 of 4 absolute medians lie inside") {
+		t.Errorf("the absolute medians should all be outside (informational):\n%s", out.String())
+	}
+	// krbfarm alone 8% slower: its ratio to both peers moves.
+	changed := syntheticRun([]float64{1, 0.98, 1.02, 0.99, 1.01}, 0.92)
+	out.Reset()
+	if n := writeAgreement(&out, a, changed, map[string]string{}); n != 2 {
+		t.Errorf("krbfarm 8%% slower: %d paired ratios disagree, want 2 (haproxy, nginx):\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "3 of 4 absolute medians lie inside") {
+		t.Errorf("only krbfarm's absolute median should move:\n%s", out.String())
+	}
 }
 
 func TestCompareRunsAgreement(t *testing.T) {
@@ -43,12 +86,17 @@ func TestCompareRunsAgreement(t *testing.T) {
 	if g := got["new conn/krbfarm"]; g.agree || !g.overlap {
 		t.Errorf("52 (50..54) vs 60 (53..70): ranges overlap but 60 is outside 50..54: %+v", g)
 	}
-	var out bytes.Buffer
-	if n := writeAgreement(&out, a, b, map[string]string{}); n != 2 {
-		t.Errorf("writeAgreement counted %d disagreements, want 2:\n%s", n, out.String())
+	// Paired: a's ratios 1.11, 1.16, 1.2; b's 2.62, 2.49, 2.6: apart.
+	ratios := compareRatios(a, b)
+	if len(ratios) != 1 || ratios[0].peer != subjHAProxy || ratios[0].agree {
+		t.Errorf("compareRatios = %+v; want one disagreement, haproxy on keep-alive", ratios)
 	}
-	if !strings.Contains(out.String(), "1 of 3 medians lie inside") {
-		t.Errorf("summary line missing:\n%s", out.String())
+	var out bytes.Buffer
+	if n := writeAgreement(&out, a, b, map[string]string{}); n != 1 {
+		t.Errorf("writeAgreement counted %d disagreements, want 1:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "1 of 3 absolute medians lie inside") || !strings.Contains(out.String(), "0 of 1 paired ratios") {
+		t.Errorf("summary lines missing:\n%s", out.String())
 	}
 }
 

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -22,48 +18,7 @@ import (
 
 const subjApache = "apache"
 
-type authOptions struct {
-	out, krbfarm, pids string
-	duration, soak     time.Duration
-	rounds, conns      int
-	pin, keep          bool
-}
-
-func authMain(args []string) int {
-	o, err := parseAuthOptions(args)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "authbench:", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := authRun(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "authbench:", err)
-		return 1
-	}
-	return 0
-}
-
-func parseAuthOptions(args []string) (authOptions, error) {
-	var o authOptions
-	fs := flag.NewFlagSet("auth", flag.ContinueOnError)
-	fs.StringVar(&o.out, "out", "bench/authresults.json", "where to write the results as JSON")
-	fs.StringVar(&o.krbfarm, "krbfarm", "bin/krbfarm", "the krbfarm binary")
-	fs.StringVar(&o.pids, "pids", "", "append \"PID name\" of every process started here (default: in the temp dir)")
-	fs.DurationVar(&o.duration, "duration", envDuration("BENCH_DURATION", 5*time.Second), "each measured run (env BENCH_DURATION)")
-	fs.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", 5), "interleaved rounds per metric (env BENCH_ROUNDS)")
-	fs.IntVar(&o.conns, "conns", envInt("BENCH_AUTH_CONNS", 32), "concurrent connections (env BENCH_AUTH_CONNS)")
-	fs.DurationVar(&o.soak, "soak", envDuration("BENCH_SOAK", 0), "then run the krbfarm host at full load this long, its RSS sampled every 10s (env BENCH_SOAK, e.g. 10m)")
-	fs.BoolVar(&o.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the temp dir (env BENCH_KEEP)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	o.pin = runtime.NumCPU() >= 2
-	if o.rounds < 1 || o.conns < 1 || o.duration < time.Second {
-		return o, fmt.Errorf("want -rounds and -conns of at least 1 and -duration of at least 1s")
-	}
-	return o, nil
-}
+func authMain(args []string) int { return authBench.main(args, authRun) }
 
 // authEnv is an auth bench run's setting.
 type authEnv struct {
@@ -72,27 +27,12 @@ type authEnv struct {
 	hostCPU, loadCPU string // taskset lists; "" = not pinned
 }
 
-func authRun(ctx context.Context, o authOptions) error {
-	dir, err := os.MkdirTemp("", "krbfarm-authbench-")
+func authRun(ctx context.Context, o hostOptions) error {
+	a, done, err := authBench.newEnv(o)
 	if err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, 0o755); err != nil { // Apache's children run as www-data
-		return err
-	}
-	if o.keep {
-		fmt.Println("authbench: keeping", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	a := &authEnv{ps: &procs{dir: dir, pidFile: cmpString(o.pids, filepath.Join(dir, "pids"))}, dir: dir, krbfarm: o.krbfarm}
-	defer a.ps.stopAll()
-	if o.pin {
-		a.hostCPU, a.loadCPU = "1", "0"
-		if err := pinSelf(a.loadCPU); err != nil {
-			return err
-		}
-	}
+	defer done()
 	res := &Results{Machine: machine(o.krbfarm), Settings: authSettings(o)}
 	printAuthHeader(res)
 	targets, maker, err := a.startHosts(ctx)
@@ -166,10 +106,10 @@ func runCommand(name string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-func authSettings(o authOptions) map[string]string {
+func authSettings(o hostOptions) map[string]string {
 	s := map[string]string{
 		"duration": o.duration.String(),
-		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm apache krbfarm apache ...); median and min..max", o.rounds),
+		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm apache krbfarm apache ...); median and min..max; %s", o.rounds, pairedRule),
 		"load":     fmt.Sprintf("Go client, %d connections, a fresh SPNEGO AP-REQ per request (built before each run), GET a 128 B page; a 1s warm-up before each host's first round", o.conns),
 		"hosts":    "krbfarm backend (gokrb5, in-memory replay cache) vs Apache 2.4 mpm_event + mod_auth_gssapi (MIT krb5, its file replay cache), the same keytab",
 		"cpu":      "utime+stime of each host (Apache: with its children) from /proc/PID/stat around each run, divided by the 200s",

@@ -27,7 +27,7 @@ const soakEvery = 10 * time.Second
 // soak runs keep-alive authenticated load (tokens built on the spot: a
 // pool could not hold them all, nor stay inside the clock skew) against
 // t for o.soak, reading its RSS every 10s.
-func (a *authEnv) soak(ctx context.Context, o authOptions, t authTarget, maker *tokenMaker) *Soak {
+func (a *authEnv) soak(ctx context.Context, o hostOptions, t authTarget, maker *tokenMaker) *Soak {
 	fmt.Printf("\nsoak: %v of keep-alive load on the krbfarm host, RSS every %v\n", o.soak, soakEvery)
 	s := &Soak{Duration: o.soak.String()}
 	done := make(chan authResult, 1)

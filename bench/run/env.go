@@ -21,6 +21,8 @@ type env struct {
 	conns   int      // connection limit configured in nginx and HAProxy
 	tls     tlsFiles // the one certificate
 	module  string   // nginx stream module to load, or ""
+	// originPID is the origin nginx's master, for the load side's CPU.
+	originPID int
 
 	krbfarms []string          // krbfarm subjects: "krbfarm", then "krbfarm-<engine>" per extra engine
 	engines  map[string]string // each krbfarm subject's passthrough engine

@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // make farmbench: the whole farm through its front door, TLS terminated
@@ -23,69 +17,14 @@ import (
 
 const subjHAApache = "haproxy+apache"
 
-type farmOptions struct {
-	out, krbfarm, pids string
-	duration           time.Duration
-	rounds, conns      int
-	pin, keep          bool
-}
+func farmMain(args []string) int { return farmBench.main(args, farmRun) }
 
-func farmMain(args []string) int {
-	o, err := parseFarmOptions(args)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "farmbench:", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := farmRun(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "farmbench:", err)
-		return 1
-	}
-	return 0
-}
-
-func parseFarmOptions(args []string) (farmOptions, error) {
-	var o farmOptions
-	fs := flag.NewFlagSet("farm", flag.ContinueOnError)
-	fs.StringVar(&o.out, "out", "bench/farmresults.json", "where to write the results as JSON")
-	fs.StringVar(&o.krbfarm, "krbfarm", "bin/krbfarm", "the krbfarm binary")
-	fs.StringVar(&o.pids, "pids", "", "append \"PID name\" of every process started here (default: in the temp dir)")
-	fs.DurationVar(&o.duration, "duration", envDuration("BENCH_DURATION", 5*time.Second), "each measured run (env BENCH_DURATION)")
-	fs.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", 5), "interleaved rounds per metric (env BENCH_ROUNDS)")
-	fs.IntVar(&o.conns, "conns", envInt("BENCH_FARM_CONNS", 32), "concurrent connections (env BENCH_FARM_CONNS)")
-	fs.BoolVar(&o.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the temp dir (env BENCH_KEEP)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	o.pin = runtime.NumCPU() >= 2
-	if o.rounds < 1 || o.conns < 1 || o.duration < time.Second {
-		return o, fmt.Errorf("want -rounds and -conns of at least 1 and -duration of at least 1s")
-	}
-	return o, nil
-}
-
-func farmRun(ctx context.Context, o farmOptions) error {
-	dir, err := os.MkdirTemp("", "krbfarm-farmbench-")
+func farmRun(ctx context.Context, o hostOptions) error {
+	a, done, err := farmBench.newEnv(o)
 	if err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, 0o755); err != nil { // Apache's children run as www-data
-		return err
-	}
-	if o.keep {
-		fmt.Println("farmbench: keeping", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	a := &authEnv{ps: &procs{dir: dir, pidFile: cmpString(o.pids, filepath.Join(dir, "pids"))}, dir: dir, krbfarm: o.krbfarm}
-	defer a.ps.stopAll()
-	if o.pin {
-		a.hostCPU, a.loadCPU = "1", "0"
-		if err := pinSelf(a.loadCPU); err != nil {
-			return err
-		}
-	}
+	defer done()
 	res := &Results{Machine: machine(o.krbfarm), Settings: farmSettings(o)}
 	printFarmHeader(res)
 	if err := a.benchFarms(ctx, o, res); err != nil {
@@ -100,7 +39,7 @@ func farmRun(ctx context.Context, o farmOptions) error {
 
 // benchFarms starts both farms, runs the rounds, stops the farms and
 // prints the table.
-func (a *authEnv) benchFarms(ctx context.Context, o farmOptions, res *Results) error {
+func (a *authEnv) benchFarms(ctx context.Context, o hostOptions, res *Results) error {
 	defer a.ps.stopAll()
 	targets, maker, err := a.startFarms(ctx, res.Settings)
 	if err != nil {
@@ -179,10 +118,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func farmSettings(o farmOptions) map[string]string {
+func farmSettings(o hostOptions) map[string]string {
 	s := map[string]string{
 		"duration": o.duration.String(),
-		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm haproxy+apache krbfarm ...); median and min..max", o.rounds),
+		"rounds":   fmt.Sprintf("%d, interleaved (krbfarm haproxy+apache krbfarm ...); median and min..max; %s", o.rounds, pairedRule),
 		"load":     fmt.Sprintf("Go client, %d connections, HTTPS with a fresh SPNEGO AP-REQ per request (built before each run); new connection per request = a full TLS handshake each (no session resumption: the client keeps no session cache); keep-alive = one TLS connection per client connection; a 1s warm-up before each farm's first round", o.conns),
 		"tls":      "both front doors serve the certificate krbfarm up minted for the FQDN (the client verifies it against the lab CA); the client offers X25519 only, so both do the same key exchange",
 		"farms":    "krbfarm up --mode terminate, 2 hosts (its LB and 2 krbfarm backend processes; its KDC idles: tokens are pre-built) vs HAProxy (bind ssl crt, mode tcp: L4, so a Negotiate context stays on its connection, roundrobin) in front of 2 Apache 2.4 mpm_event + mod_auth_gssapi hosts; the same keytab, krb5.conf and SPN",

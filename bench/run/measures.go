@@ -27,6 +27,7 @@ func (e *env) plainRuns(ctx context.Context, o options, targets map[string]targe
 			return
 		}
 		rps.set(s, r.rate(), r.errorNote())
+		rps.addBusy(s, r.busy)
 		p50.set(s, r.P50US/1000, "")
 		p99.set(s, r.P99US/1000, "")
 		rpsCPU.set(s, perOp(cpu, r.Requests), "")
@@ -43,6 +44,7 @@ func (e *env) plainRuns(ctx context.Context, o options, targets map[string]targe
 			return
 		}
 		body.set(s, r.gbPerSec(), r.errorNote())
+		body.addBusy(s, r.busy)
 		bodyCPU.set(s, perOp(cpu, r.Bytes/1e9)/1000, "")
 	})
 	res.Metrics = append(res.Metrics, rps, p50, p99, rpsCPU, conn, connCPU, body, bodyCPU)
@@ -66,6 +68,7 @@ func recordRate(m, cpu *Metric) func(string, wrkResult, time.Duration, error) {
 			return
 		}
 		m.set(s, r.rate(), r.errorNote())
+		m.addBusy(s, r.busy)
 		cpu.set(s, perOp(used, r.Requests), "")
 	}
 }

@@ -29,18 +29,29 @@ const (
 // round, their median (the value shown and compared) and their min-max;
 // and krbfarm's ratio to the best peer, a tie when their ranges overlap.
 type Metric struct {
-	Name     string               `json:"name"`
-	Unit     string               `json:"unit"`
-	Better   string               `json:"better"`              // "higher" or "lower"
-	Layout   string               `json:"layout,omitempty"`    // "pinned" or "unpinned"
-	Values   map[string]float64   `json:"values"`              // median of the rounds
-	Ranges   map[string]Range     `json:"ranges,omitempty"`    // [min, max] of the rounds
-	Rounds   map[string][]float64 `json:"rounds,omitempty"`    // every round, in order
-	Notes    map[string]string    `json:"notes,omitempty"`     // per subject: errors, shortfalls
-	BestPeer string               `json:"best_peer,omitempty"` // "" when no peer has a value
-	Ratio    float64              `json:"ratio,omitempty"`     // krbfarm / best peer (medians); 0 when unknown
-	Tie      bool                 `json:"tie,omitempty"`       // krbfarm's range overlaps the best peer's
-	peers    []string             // compared with krbfarm; nil = HAProxy and nginx
+	Name   string               `json:"name"`
+	Unit   string               `json:"unit"`
+	Better string               `json:"better"`           // "higher" or "lower"
+	Layout string               `json:"layout,omitempty"` // "pinned" or "unpinned"
+	Values map[string]float64   `json:"values"`           // median of the rounds
+	Ranges map[string]Range     `json:"ranges,omitempty"` // [min, max] of the rounds
+	Rounds map[string][]float64 `json:"rounds,omitempty"` // every round, in order
+	Notes  map[string]string    `json:"notes,omitempty"`  // per subject: errors, shortfalls
+	// Skipped are the rounds (from 0) in which a subject had no figure,
+	// so that round i of one subject pairs with round i of another.
+	Skipped map[string][]int `json:"skipped_rounds,omitempty"`
+	// RoundRatios are krbfarm's per-round ratios to each peer (paired.go).
+	RoundRatios map[string]*Paired `json:"round_ratios,omitempty"`
+	BestPeer    string             `json:"best_peer,omitempty"` // the peer with the best median; "" when none has a value
+	// Ratio is krbfarm / best peer: the median of the paired per-round
+	// ratios (RatioRange their min..max), or in a file without rounds the
+	// ratio of medians; 0 when unknown.
+	Ratio      float64 `json:"ratio,omitempty"`
+	RatioRange *Range  `json:"ratio_range,omitempty"`
+	Tie        bool    `json:"tie,omitempty"` // RatioRange holds 1.0 (no RatioRange: the subjects' ranges overlap)
+	// Busy is each subject's per-round CPU busy shares (busy.go).
+	Busy  map[string]*Busy `json:"busy,omitempty"`
+	peers []string         // compared with krbfarm; nil = HAProxy and nginx
 }
 
 // Results is everything make bench prints, and the JSON it writes.
@@ -74,6 +85,10 @@ func (m *Metric) set(subject string, v float64, note string) {
 // fail records that one round of subject's produced no figure; the
 // rounds that did still count.
 func (m *Metric) fail(subject string, err error) {
+	if m.Skipped == nil {
+		m.Skipped = map[string][]int{}
+	}
+	m.Skipped[subject] = append(m.Skipped[subject], len(m.Rounds[subject])+len(m.Skipped[subject]))
 	m.Notes[subject] = "failed: " + err.Error()
 	if n := len(m.Rounds[subject]); n > 0 {
 		m.Notes[subject] = fmt.Sprintf("a round failed (%d succeeded): %v", n, err)
@@ -88,15 +103,20 @@ func (m *Metric) beats(a, b float64) bool {
 	return a > b
 }
 
-// computeRatio fills BestPeer, Ratio and Tie: krbfarm's median divided by
-// the best peer's, so above 1.0 is better for "higher" metrics and worse
-// for "lower" ones; a tie when the two subjects' ranges overlap.
+// computeRatio fills RoundRatios, BestPeer, Ratio, RatioRange and Tie:
+// the best peer is the one with the best median; the ratio is krbfarm's
+// over it, so above 1.0 is better for "higher" metrics and worse for
+// "lower" ones: the median of the paired per-round ratios, a tie when
+// their range holds 1.0 (without pairs: the ratio of medians, a tie when
+// the two subjects' ranges overlap).
 func (m *Metric) computeRatio() {
-	m.BestPeer, m.Ratio, m.Tie = "", 0, false
+	m.BestPeer, m.Ratio, m.Tie, m.RatioRange = "", 0, false, nil
 	ps := peers
 	if m.peers != nil {
 		ps = m.peers
 	}
+	m.pairPeers(ps)
+	defer m.applyPaired()
 	for _, p := range ps {
 		v, ok := m.Values[p]
 		if !ok || v <= 0 {
@@ -137,16 +157,34 @@ func formatValue(v float64, unit string) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-// formatRatio prints "0.85x nginx", "1.04x nginx (tie: ranges overlap)",
-// or "-" when there is no ratio.
+// formatRatio prints "0.85x nginx (0.81..0.88)", "1.01x nginx (0.98..1.04,
+// tie)", "1.04x nginx (tie: ranges overlap)" for a file without paired
+// ratios, or "-" when there is no ratio.
 func formatRatio(m *Metric) string {
 	if m.Ratio == 0 {
 		return "-"
 	}
-	if m.Tie {
-		return fmt.Sprintf("%.2fx %s (tie: ranges overlap)", m.Ratio, m.BestPeer)
+	s := fmt.Sprintf("%.2fx %s", m.Ratio, m.BestPeer)
+	switch r := ratioRange(m); {
+	case r != "" && m.Tie:
+		return s + " (" + r + ", tie)"
+	case r != "":
+		return s + " (" + r + ")"
+	case m.Tie && m.RatioRange == nil:
+		return s + " (tie: ranges overlap)"
+	case m.Tie:
+		return s + " (tie)"
 	}
-	return fmt.Sprintf("%.2fx %s", m.Ratio, m.BestPeer)
+	return s
+}
+
+// ratioRange is "0.81..0.88", the paired ratios' range, or "" when there
+// is none or one round only.
+func ratioRange(m *Metric) string {
+	if m.RatioRange == nil || len(m.RoundRatios[m.BestPeer].Rounds) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f..%.2f", m.RatioRange.min(), m.RatioRange.max())
 }
 
 // formatCell prints a subject's median and, after more than one round,
@@ -184,6 +222,13 @@ func writeTable(w io.Writer, subjects []string, metrics []*Metric) {
 		for _, s := range subjects {
 			if n := m.Notes[s]; n != "" {
 				fmt.Fprintf(w, "  * %s, %s: %s\n", m.Name, s, n)
+			}
+		}
+	}
+	for _, m := range metrics {
+		for _, s := range subjects {
+			if n := m.busyNote(s); n != "" {
+				fmt.Fprintf(w, "  %s, %s: %s\n", m.Name, s, n)
 			}
 		}
 	}

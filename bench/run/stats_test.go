@@ -70,10 +70,15 @@ func TestRoundsTie(t *testing.T) {
 		wantRatio float64
 		wantTie   bool
 	}{
-		{"medians compared, ranges overlap", higher, []float64{104, 90, 110}, []float64{100, 95, 120}, 1.04, true},
-		{"apart: no tie", higher, []float64{130, 125, 128}, []float64{100, 95, 120}, 1.28, false},
-		{"lower is better, apart", lower, []float64{10, 11, 12}, []float64{20, 21, 25}, 11.0 / 21, false},
+		// Paired ratios 1.04, 0.947, 0.917: median 0.947, range holds 1.
+		{"paired ratios, range holds 1", higher, []float64{104, 90, 110}, []float64{100, 95, 120}, 90.0 / 95, true},
+		// 1.3, 1.316, 1.067: all above 1.
+		{"apart: no tie", higher, []float64{130, 125, 128}, []float64{100, 95, 120}, 1.3, false},
+		{"lower is better, apart", lower, []float64{10, 11, 12}, []float64{20, 21, 25}, 0.5, false},
 		{"one round each, equal", lower, []float64{5}, []float64{5}, 1, true},
+		// Ranges overlap (95..105 vs 100..110) but krbfarm is ahead in
+		// every round: 1.05, 1.05, 1.05.
+		{"ranges overlap, every round ahead", higher, []float64{105, 95, 100}, []float64{100, 90.5, 95.2}, 1.05, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +93,7 @@ func TestRoundsTie(t *testing.T) {
 			if math.Abs(m.Ratio-tt.wantRatio) > 1e-9 || m.Tie != tt.wantTie || m.BestPeer != subjHAProxy {
 				t.Errorf("got ratio %v tie %v peer %q; want %v %v haproxy", m.Ratio, m.Tie, m.BestPeer, tt.wantRatio, tt.wantTie)
 			}
-			tie := strings.HasSuffix(formatRatio(m), "(tie: ranges overlap)")
+			tie := strings.HasSuffix(formatRatio(m), "tie)")
 			if tie != tt.wantTie {
 				t.Errorf("formatRatio = %q; tie shown %v, want %v", formatRatio(m), tie, tt.wantTie)
 			}

@@ -51,7 +51,8 @@ func idleTarget(want int, nofile uint64) int {
 func printHeader(res *Results, o options, conns int, nofile uint64) {
 	s := res.Settings
 	s["duration"] = o.duration.String()
-	s["rounds"] = fmt.Sprintf("%d, interleaved: each round runs every subject once, in turn (A B C A B C ...); the table shows each subject's median and min..max", o.rounds)
+	s["rounds"] = fmt.Sprintf("%d, interleaved: each round runs every subject once, in turn (A B C A B C ...); the table shows each subject's median and min..max; %s", o.rounds, pairedRule)
+	s["busy"] = busyRule
 	s["load"] = "wrk -t1 -c50 (64 MiB bodies: -c4), a warm-up of 1s before each subject's first round"
 	s["cpu"] = "utime+stime of each server process (with its children) from /proc/PID/stat, read just before and after each wrk run, divided by the requests wrk completed (64 MiB bodies: by the GB moved); a balancer's figure is its own CPU, not the origin's"
 	s["origin"] = fmt.Sprintf("nginx, sendfile, files of %d B and 64 MiB", smallSize)
@@ -87,6 +88,7 @@ func (e *env) benchAll(ctx context.Context, o options, res *Results) error {
 		return fmt.Errorf("origin: %w", err)
 	}
 	targets, stop := e.startAll(ctx, e.balancers(), "plain", "http", origin, false)
+	e.originPID = op.pid()
 	targets[subjDirect] = target{url: "http://" + origin, pid: op.pid()}
 	e.plainRuns(ctx, o, targets, res)
 	stop()
@@ -172,16 +174,38 @@ func (e *env) runRounds(ctx context.Context, name string, o options, targets map
 	}
 }
 
-// measureWrk runs wrk against t and reads t's CPU just before and after.
+// measureWrk runs wrk against t and reads t's CPU just before and after;
+// it also sets r.busy from the origin's CPU and wrk's.
 func (e *env) measureWrk(ctx context.Context, t target, l load, d time.Duration) (wrkResult, time.Duration, error) {
-	m := startCPU(t.pid)
+	m, origin := startCPU(t.pid), startCPU(e.originPID)
+	start := time.Now()
 	r, err := e.runWrk(ctx, t.url, l, d)
 	if err != nil {
 		return r, 0, err
 	}
+	wall := time.Since(start)
 	cpu, err := m.used()
 	if err != nil {
 		return r, 0, fmt.Errorf("CPU of pid %d: %w", t.pid, err)
 	}
+	ocpu, err := origin.used()
+	if err != nil {
+		return r, 0, fmt.Errorf("CPU of the origin, pid %d: %w", e.originPID, err)
+	}
+	r.busy = e.busy(cpu, ocpu+r.cpu, wall, t.pid == e.originPID)
 	return r, cpu, nil
+}
+
+// busy is a run's busy shares: the balancer's CPU and the load side's
+// over wall, each of the CPUs it may use; direct has no balancer.
+func (e *env) busy(balancer, load, wall time.Duration, direct bool) busyShares {
+	ncpu := runtime.NumCPU()
+	if e.lbCPU != "" {
+		ncpu = 1 // pinned: one CPU each side
+	}
+	b := busyShares{balancer: busyShare(balancer, wall, ncpu), load: busyShare(load, wall, ncpu)}
+	if direct {
+		b.balancer = -1
+	}
+	return b
 }

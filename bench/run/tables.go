@@ -114,6 +114,7 @@ func readResults(path string) (*Results, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	r.upgrade()
 	return &r, nil
 }
 
@@ -141,6 +142,9 @@ func (ts tableSpec) render(r *Results) string {
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n† " + strings.Join(notes, "; ") + "\n")
+	}
+	if s := ts.busyLines(r, cols); s != "" {
+		b.WriteString("\n" + s)
 	}
 	if s := servedLine(r, cols); s != "" {
 		b.WriteString("\n" + s + "\n")
@@ -194,8 +198,9 @@ func (ts tableSpec) intro(r *Results) string {
 	}
 	commit, _, _ := strings.Cut(r.Machine["krbfarm"], " ")
 	return fmt.Sprintf("`%s`, `%s`: %s CPUs (%s), kernel %s, %s, krbfarm %s; %s interleaved rounds of %s; %s. "+
-		"Median (min..max) of the rounds; the ratio is krbfarm's median over the peer's, "+
-		"\"(tie)\" when their ranges overlap; CPU lines are per operation.",
+		"Median (min..max) of the rounds; the ratio is the median (min..max) of krbfarm's per-round ratios to the peer "+
+		"(each round runs every subject back to back, so the machine's drift common to a round cancels), "+
+		"\"tie\" when that range holds 1.0; CPU lines are per operation.",
 		ts.command, ts.file, r.Machine["nproc"], r.Machine["cpu"], r.Machine["kernel"], r.Machine["go"], commit,
 		rounds, r.Settings["duration"], pin)
 }
@@ -204,7 +209,8 @@ func (ts tableSpec) intro(r *Results) string {
 // "†" when it has a note.
 func mdCell(m *Metric, s string) string { return formatCell(m, s, " †") }
 
-// mdRatio is "0.84x nginx", "0.38x (2.6x less)", "1.02x (tie)".
+// mdRatio is "0.84x nginx (0.80..0.88)", "0.38x (0.35..0.41, 2.6x
+// less)", "1.02x (0.97..1.05, tie)".
 func mdRatio(m *Metric, namePeer bool) string {
 	if m.Ratio == 0 {
 		return "-"
@@ -213,11 +219,18 @@ func mdRatio(m *Metric, namePeer bool) string {
 	if namePeer {
 		s += " " + m.BestPeer
 	}
+	var tail []string
+	if r := ratioRange(m); r != "" {
+		tail = append(tail, r)
+	}
 	switch {
 	case m.Tie:
-		s += " (tie)"
+		tail = append(tail, "tie")
 	case m.Better == lower && m.Ratio < 1:
-		s += fmt.Sprintf(" (%.1fx less)", 1/m.Ratio)
+		tail = append(tail, fmt.Sprintf("%.1fx less", 1/m.Ratio))
+	}
+	if len(tail) > 0 {
+		s += " (" + strings.Join(tail, ", ") + ")"
 	}
 	return s
 }

@@ -44,6 +44,8 @@ type wrkResult struct {
 	Errors     struct {
 		Connect, Read, Write, Status, Timeout float64
 	} `json:"errors"`
+	cpu  time.Duration // wrk's own user + system CPU, from its rusage
+	busy busyShares    // set by measureWrk
 }
 
 func (r wrkResult) seconds() float64  { return r.DurationUS / 1e6 }
@@ -84,7 +86,9 @@ func (e *env) runWrk(ctx context.Context, base string, l load, d time.Duration) 
 	if err := cmd.Run(); err != nil {
 		return wrkResult{}, fmt.Errorf("%s: %w: %s", quoteArgs(argv), err, lastLines(out.String(), 3))
 	}
-	return parseWrk(out.String())
+	r, err := parseWrk(out.String())
+	r.cpu = rusageCPU(cmd)
+	return r, err
 }
 
 // parseWrk finds the WRKJSON line in wrk's output.
