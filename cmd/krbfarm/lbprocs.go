@@ -8,18 +8,30 @@ import (
 )
 
 // lbProcs is the GOMAXPROCS krbfarm lb sets for cfg, 0 to leave the
-// runtime's. Relaying passthrough connections on the event loops (one
-// per P), the work is the kernel's, in the loops' system calls and in
-// softirqs on every CPU; a P per CPU adds little capacity but the Go
-// scheduler's idle Ps spin and wake threads for every readiness. Half
-// the CPUs (at least one) then: measured on 2 CPUs shared with the load
-// (unpinned, wrk -c50 Connection: close), 97 to 102 µs of CPU per new
-// connection with 2 Ps, 71 to 81 with 1, and as many connections a
-// second (HAProxy, 2 threads: 88 to 96 µs). GOMAXPROCS in the
-// environment wins; TLS modes, where Go does the crypto, keep a P per
-// CPU.
+// runtime's; GOMAXPROCS in the environment wins.
+//
+// Relaying passthrough connections on the event loops (one per P), the
+// work is the kernel's, in the loops' system calls and in softirqs on
+// every CPU; a P per CPU adds little capacity but the Go scheduler's
+// idle Ps spin and wake threads for every readiness. Half the CPUs (at
+// least one) then: measured on 2 CPUs shared with the load (unpinned,
+// wrk -c50 Connection: close), 97 to 102 µs of CPU per new connection
+// with 2 Ps, 71 to 81 with 1, and as many connections a second
+// (HAProxy, 2 threads: 88 to 96 µs).
+//
+// TLS modes, where Go does the crypto, keep a P per CPU but one, at
+// least one: handshakes are CPU work that more Ps do add, but the idle
+// P's spinning and wakeups cost the same as in passthrough. Measured on
+// 2 CPUs shared with the load (unpinned, wrk -c50 Connection: close,
+// TLS 1.3): 452 to 461 µs of CPU per handshake at 1980 to 2160 a second
+// with 2 Ps, 331 to 346 µs at 2580 to 2790 a second with 1.
 func lbProcs(cfg lb.Config, goos string, numCPU int, env string) int {
-	if env != "" || goos != "linux" || cfg.Mode != lb.ModePassthrough || cfg.Engine == lb.EngineGoroutine {
+	switch {
+	case env != "":
+		return 0
+	case cfg.Mode != lb.ModePassthrough:
+		return max(numCPU-1, 1)
+	case goos != "linux" || cfg.Engine == lb.EngineGoroutine:
 		return 0
 	}
 	return max(numCPU/2, 1)
