@@ -40,3 +40,28 @@ func TestLBProcs(t *testing.T) {
 		}
 	}
 }
+
+// krbfarm lb collects garbage less often in TLS modes, unless the
+// environment says how (GOGC or GOMEMLIMIT); passthrough keeps the
+// default.
+func TestLBGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		cfg              lb.Config
+		gogc, gomemlimit string
+		want             int
+	}{
+		{"terminate", lb.Config{Mode: lb.ModeTerminate}, "", "", tlsGCPercent},
+		{"default mode (terminate)", lb.Config{}, "", "", tlsGCPercent},
+		{"reencrypt", lb.Config{Mode: lb.ModeReencrypt}, "", "", tlsGCPercent},
+		{"l7-pooling", lb.Config{Mode: lb.ModeL7Pool}, "", "", tlsGCPercent},
+		{"passthrough", lb.Config{Mode: lb.ModePassthrough}, "", "", 0},
+		{"GOGC set", lb.Config{Mode: lb.ModeTerminate}, "100", "", 0},
+		{"GOGC off", lb.Config{Mode: lb.ModeTerminate}, "off", "", 0},
+		{"GOMEMLIMIT set", lb.Config{Mode: lb.ModeTerminate}, "", "1GiB", 0},
+	} {
+		if got := lbGCPercent(tc.cfg, tc.gogc, tc.gomemlimit); got != tc.want {
+			t.Errorf("%s: lbGCPercent = %d; want %d", tc.name, got, tc.want)
+		}
+	}
+}
