@@ -205,7 +205,7 @@ func (f *Farm) startLB(ctx context.Context, _ *kdc.Tools) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := lb.Listen(ctx, cfg.Listen)
 	if err != nil {
 		return &PortInUseError{Addr: cfg.Listen, What: "load balancer", Field: "lb.listen", Free: "127.0.0.1:0", Err: err}
 	}

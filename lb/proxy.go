@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -64,13 +65,36 @@ func (s *Server) pipe(client, up net.Conn) pipeResult {
 // reaches TCPConn.ReadFrom, which splices in the kernel; callers must pass
 // the raw connections, not wrappers, for that to happen.
 func proxyCopy(done chan<- copyResult, dst, src net.Conn, toBackend bool) {
-	n, err := io.Copy(dst, src)
+	n, err := copyConn(dst, src)
 	if err == nil {
 		// An error here (the peer is already gone) shows up on the other
 		// direction, which the half-close deadline bounds anyway.
 		_ = closeWrite(dst)
 	}
 	done <- copyResult{n: n, err: err, toBackend: toBackend}
+}
+
+// copyBufs holds the buffers of copies that cannot splice (a TLS side).
+// io.Copy would allocate 32 KiB for each direction of each connection
+// (TCPConn's ReadFrom and WriteTo fall back to it), two thirds of what a
+// TLS connection per request allocated, and the garbage collector's work
+// with it. A pool of buffers, as net/http keeps, is the one package-level
+// state here: it holds no connection's data between uses that matters.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyConn copies src to dst: by io.Copy between raw TCP sockets, so the
+// kernel splices, and otherwise through a pooled buffer.
+func copyConn(dst, src net.Conn) (int64, error) {
+	_, rawDst := dst.(*net.TCPConn)
+	_, rawSrc := src.(*net.TCPConn)
+	if rawDst && rawSrc {
+		return io.Copy(dst, src)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	// The wrappers hide TCPConn's ReadFrom and WriteTo, which would
+	// ignore the buffer and allocate their own.
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
 }
 
 // closeWrite shuts down the write side of c: a TCP FIN, preceded by a TLS

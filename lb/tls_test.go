@@ -2,6 +2,7 @@ package lb
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -112,4 +113,33 @@ func TestTerminateBackendHalfClose(t *testing.T) {
 	if err != nil || string(got) != "bye" {
 		t.Fatalf("read: got %q, %v; want %q then EOF", got, err, "bye")
 	}
+}
+
+// TestTerminateIdleTimeout: in terminate mode too, a TLS connection where
+// nobody sends after the handshake is cut after idle_timeout (the
+// handshake's bytes do not keep it alive), with the reason logged.
+func TestTerminateIdleTimeout(t *testing.T) {
+	certs := newLabCerts(t)
+	o := newObserved()
+	echo := listen(t)
+	serve(echo, func(c net.Conn) { io.Copy(c, c) })
+	cfg := Config{Backends: backends(echo), IdleTimeout: 200 * time.Millisecond, Health: Health{Interval: time.Hour}}
+	_, front := startLB(t, cfg, certs.serverConf, o.log)
+	c, err := tls.Dial("tcp", front, certs.client)
+	if err != nil {
+		t.Fatalf("TLS dial: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := io.WriteString(c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	if n, err := c.Read(buf); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("silent connection: read %d bytes, %v; want EOF", n, err)
+	}
+	checkCloseReason(t, o, "idle timeout")
 }

@@ -33,6 +33,7 @@ func newLBCmd() *cobra.Command {
 				return err
 			}
 			setLBProcs(c)
+			setLBGC(c)
 			log := newLogger(true, zap.InfoLevel)
 			defer log.Sync()
 			srv, err := lb.New(c, nil, log)
