@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/krbfarm/krbfarm/lab"
+	"github.com/krbfarm/krbfarm/lb"
 )
 
 func newUpCmd() *cobra.Command {
@@ -82,6 +84,11 @@ type upOptions struct {
 func runUp(cmd *cobra.Command, cfg lab.Config, o upOptions) error {
 	out := cmd.OutOrStdout()
 	log := newLogger(false, zap.WarnLevel)
+	// The farm's LB runs in this process: the same runtime settings as
+	// krbfarm lb in its mode (see lbprocs.go).
+	lbRuntime := lb.Config{Mode: cmp.Or(cfg.LB.Mode, lb.ModeTerminate)}
+	setLBProcs(lbRuntime)
+	setLBGC(lbRuntime)
 	begin := time.Now()
 	fmt.Fprintf(out, "krbfarm: starting a farm in %s\n", cfg.StateDir)
 	kdcGone := make(chan lab.ChildExit, 1)
