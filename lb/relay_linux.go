@@ -385,12 +385,26 @@ func (r *relay) checkDeadlines(l *loop) {
 	}
 }
 
-// finish closes the relay and writes its one log line.
+// finish writes the relay's one log line and closes it. The line comes
+// first: a client that sees its connection end can count on the line
+// being written (a client socket not yet registered closes at once, not
+// at the end of the turn).
 func (r *relay) finish(l *loop, reason string, err error) {
 	if r.closed {
 		return
 	}
 	r.closed = true
+	s := l.e.s
+	switch {
+	case r.u == nil:
+		s.logNoBackend(r.remote(), r.start, err)
+	case r.connecting:
+		r.u.active.Add(-1)
+		s.logNoBackend(r.remote(), r.start, err)
+	default:
+		s.pool.release(r.u, r.dirs[0].n, r.dirs[1].n)
+		r.logClosed(l, reason, err)
+	}
 	l.forget(r)
 	for i, fd := range r.fds {
 		l.release(fd)
@@ -403,18 +417,6 @@ func (r *relay) finish(l *loop, reason string, err error) {
 			l.putPipe(r.dirs[i].p)
 		}
 		r.dirs[i].p = noPipe
-	}
-	s := l.e.s
-	switch {
-	case r.u == nil:
-		s.logNoBackend(r.remote(), r.start, err)
-	case r.connecting:
-		r.u.active.Add(-1)
-		s.logNoBackend(r.remote(), r.start, err)
-	default:
-		in, out := r.dirs[0].n, r.dirs[1].n
-		s.pool.release(r.u, in, out)
-		r.logClosed(l, reason, err)
 	}
 	l.e.ended()
 }
