@@ -211,6 +211,8 @@ func (r *relay) run(l *loop) {
 	switch {
 	case r.dirs[0].done && r.dirs[1].done:
 		r.finish(l, "eof", nil)
+	case (r.dirs[0].done || r.dirs[1].done) && l.e.s.cfg.CloseOnFirstEOF:
+		r.finish(l, "eof", nil) // the close sends the FIN
 	case more && !r.queued:
 		r.queued = true
 		l.ready = append(l.ready, r)
@@ -360,7 +362,7 @@ func (r *relay) endDirection(l *loop, d int) {
 	// When the other direction is done too, the relay ends this turn and
 	// the close sends the FIN: no shutdown needed. An error here (the
 	// peer is already gone) shows up on the other direction.
-	if !r.dirs[1-d].done {
+	if !r.dirs[1-d].done && !l.e.s.cfg.CloseOnFirstEOF {
 		_ = sysShutdownWrite(r.fds[1-d])
 	}
 	if r.halfAt.IsZero() {
