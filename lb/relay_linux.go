@@ -99,6 +99,7 @@ func (r *relay) dial(l *loop) {
 		if err == nil {
 			r.u, r.fds[1], r.connecting, r.dialAt = u, fd, true, l.now
 			r.readable[1], r.writable[1] = false, false
+			r.hup[1], r.fin[1], r.eof[1] = false, false, false // a failed attempt's events are not this socket's
 			return
 		}
 		r.att.failed(u, err)
