@@ -47,6 +47,7 @@ type Config struct {
 	DialTimeout        time.Duration `yaml:"dial_timeout"`         // backend connect; 0 = 3s
 	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`    // client TLS handshake (terminate); 0 = 10s
 	HalfCloseTimeout   time.Duration `yaml:"half_close_timeout"`   // how long the other direction may last once one has ended; 0 = 30s
+	CloseOnFirstEOF    bool          `yaml:"close_on_first_eof"`   // false: an EOF half-closes the other side (see HalfCloseTimeout); true: the first EOF, its bytes written, closes both sides (nginx stream's default)
 	IdleTimeout        time.Duration `yaml:"idle_timeout"`         // no byte either way for this long closes a connection; 0 = 10m
 	DrainTimeout       time.Duration `yaml:"drain_timeout"`        // how long Shutdown callers (krbfarm lb on SIGTERM) let connections finish; 0 = 30s
 	MaxConns           int           `yaml:"max_conns"`            // client connections at once; beyond, new ones wait in the kernel's backlog; 0 = no limit

@@ -5,6 +5,7 @@ package lb
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -106,24 +107,33 @@ func (e *engine) acceptor(ln net.Listener) (net.Listener, func() error) {
 		f.Close()
 		return nil, nil
 	}
+	a := &acceptState{addr: ln.Addr()}
+	a.try = func(fd uintptr) bool {
+		a.nfd, a.err = sysAccept(int(fd), &a.raw)
+		return a.err != unix.EAGAIN
+	}
 	accept := func() error {
-		var nfd int
-		var client *net.TCPAddr
-		var aerr error
-		err := raw.Read(func(fd uintptr) bool {
-			nfd, client, aerr = sysAccept(int(fd))
-			return aerr != unix.EAGAIN
-		})
-		if err != nil {
+		if err := raw.Read(a.try); err != nil {
 			return err
 		}
-		if aerr != nil {
-			return &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: aerr}
+		if a.err != nil {
+			return &net.OpError{Op: "accept", Net: "tcp", Addr: a.addr, Err: a.err}
 		}
-		e.startRelay(nfd, client)
+		e.startRelay(a.nfd, rawAddrPort(&a.raw))
 		return nil
 	}
 	return &dupedListener{TCPListener: tl, dup: f}, accept
+}
+
+// acceptState is one listener's accept step's state, made once: a
+// closure made per call, capturing its results, would cost allocations
+// per connection.
+type acceptState struct {
+	addr net.Addr
+	try  func(fd uintptr) bool // accept4 once; false: wait for readability
+	raw  unix.RawSockaddrAny
+	nfd  int
+	err  error
 }
 
 // dupListener returns a duplicate of tl's socket as a pollable file, with
@@ -162,7 +172,7 @@ func (d *dupedListener) Close() error {
 
 // startRelay hands an accepted socket to a loop, or closes it once the
 // server no longer takes connections.
-func (e *engine) startRelay(fd int, client *net.TCPAddr) {
+func (e *engine) startRelay(fd int, client netip.AddrPort) {
 	s := e.s
 	if !s.admit() {
 		sysClose(fd)
@@ -171,10 +181,8 @@ func (e *engine) startRelay(fd int, client *net.TCPAddr) {
 	}
 	s.accepted.Add(1)
 	s.active.Add(1)
-	r := &relay{fds: [2]int{fd, -1}, client: client, start: time.Now()}
-	r.dirs[0].p, r.dirs[1].p = noPipe, noPipe
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
-	l.submit(r)
+	l.submit(fd, client, time.Now())
 }
 
 // ended is the server's side of a relay's end; the loop has closed it.

@@ -28,11 +28,14 @@ type loop struct {
 	mu      sync.Mutex // held by the loop but while it waits, and by submit
 	stopped bool
 
-	byFD     []*relay            // the relay each registered socket belongs to
-	relays   map[*relay]struct{} // every relay of the loop
-	ready    []*relay            // relays with more to move than one turn allows
-	closing  []int               // fds to close at the end of the turn, so no number is reused within it
-	pipes    []pipe              // free pipes
+	byFD     []*relay     // the relay each registered socket belongs to
+	relays   []*relay     // every relay of the loop, each at its idx
+	ready    []*relay     // relays with more to move than one turn allows
+	ended    []*relay     // relays finished this turn, free for reuse after it
+	free     []*relay     // relays to reuse
+	closing  []int        // fds to close at the end of the turn, so no number is reused within it
+	pipes    []pipe       // free pipes
+	fields   [7]zap.Field // a relay's log line, see logClosed
 	addrs    map[string]unix.Sockaddr
 	addrGen  *generation // the generation addrs was resolved for
 	now      time.Time
@@ -40,6 +43,10 @@ type loop struct {
 	sweepAt  time.Time
 	deadline time.Time // ep's read deadline now
 	events   [128]unix.EpollEvent
+	poll     func(uintptr) bool // pollOnce, see wait
+	waitN    int
+	waitErr  error
+	waitBusy bool
 	buf      [copyMax]byte // small reads, see copyIn
 }
 
@@ -76,12 +83,13 @@ func newLoop(e *engine) (*loop, error) {
 	}
 	cfg := e.s.cfg
 	tick := min(cfg.DialTimeout, cfg.HalfCloseTimeout, cfg.IdleTimeout) / 4
-	return &loop{
+	l := &loop{
 		e: e, epfd: epfd, ep: ep, epRaw: raw, wakefd: wfd,
-		relays: make(map[*relay]struct{}),
-		addrs:  make(map[string]unix.Sockaddr),
-		tick:   min(max(tick, time.Millisecond), 250*time.Millisecond),
-	}, nil
+		addrs: make(map[string]unix.Sockaddr),
+		tick:  min(max(tick, time.Millisecond), 250*time.Millisecond),
+	}
+	l.poll = l.pollOnce
+	return l, nil
 }
 
 func (l *loop) closeFDs() {
@@ -96,17 +104,16 @@ func (l *loop) closeFDs() {
 // submit starts a new relay on the loop: its backend connect begins here,
 // on the accepting goroutine, under mu, so no wake-up is needed. After
 // stop, it ends the relay at once instead.
-func (l *loop) submit(r *relay) {
+func (l *loop) submit(fd int, client netip.AddrPort, start time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	r := l.newRelay(fd, client, start)
 	if l.stopped {
-		sysClose(r.fds[0])
-		l.e.s.logNoBackend(r.remote(), r.start, errNoBackend)
-		l.e.ended()
+		r.finish(l, "closed", errNoBackend)
+		l.flushClosing()
 		return
 	}
 	l.now = time.Now()
-	l.relays[r] = struct{}{}
 	r.att = l.e.s.pool.newAttempt()
 	r.dial(l)
 	if l.deadline.IsZero() && len(l.relays) > 0 {
@@ -116,6 +123,37 @@ func (l *loop) submit(r *relay) {
 		l.sweepAt = l.now.Add(l.tick)
 		l.setDeadline()
 	}
+}
+
+// maxFreeRelays bounds the finished relays a loop keeps for reuse.
+const maxFreeRelays = 1024
+
+// newRelay returns a relay for the accepted socket fd, a reused one if
+// the loop has one, and adds it to the loop's relays; mu is held.
+func (l *loop) newRelay(fd int, client netip.AddrPort, start time.Time) *relay {
+	var r *relay
+	if n := len(l.free); n > 0 {
+		r = l.free[n-1]
+		l.free = l.free[:n-1]
+	} else {
+		r = new(relay)
+	}
+	*r = relay{fds: [2]int{fd, -1}, start: start, idx: len(l.relays)}
+	r.dirs[0].p, r.dirs[1].p = noPipe, noPipe
+	r.setClient(client)
+	l.relays = append(l.relays, r)
+	return r
+}
+
+// forget removes a finished relay from the loop's relays; it is reused
+// after the turn, when no event or ready list can name it any more.
+func (l *loop) forget(r *relay) {
+	last := len(l.relays) - 1
+	moved := l.relays[last]
+	l.relays[r.idx], moved.idx = moved, r.idx
+	l.relays[last] = nil
+	l.relays = l.relays[:last]
+	l.ended = append(l.ended, r)
 }
 
 // wake makes the loop take a turn. Callers hold mu with stopped false,
@@ -187,24 +225,27 @@ func (l *loop) setDeadline() {
 // for their turn), else parked in Go's poller until there are events or
 // the deadline.
 func (l *loop) wait(busy bool) (int, error) {
-	n := 0
-	var werr error
-	err := l.epRaw.Read(func(uintptr) bool {
-		for {
-			n, werr = sysEpollPoll(l.epfd, l.events[:])
-			if werr != unix.EINTR {
-				break
-			}
-		}
-		return werr != nil || n > 0 || busy
-	})
+	l.waitBusy, l.waitN, l.waitErr = busy, 0, nil
+	err := l.epRaw.Read(l.poll)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
 	}
 	if err == nil {
-		err = werr
+		err = l.waitErr
 	}
-	return max(n, 0), err
+	return max(l.waitN, 0), err
+}
+
+// pollOnce is wait's step, made once as l.poll: a closure made per wait
+// would be an allocation per turn.
+func (l *loop) pollOnce(uintptr) bool {
+	for {
+		l.waitN, l.waitErr = sysEpollPoll(l.epfd, l.events[:])
+		if l.waitErr != unix.EINTR {
+			break
+		}
+	}
+	return l.waitErr != nil || l.waitN > 0 || l.waitBusy
 }
 
 func (l *loop) runReady() {
@@ -218,27 +259,40 @@ func (l *loop) runReady() {
 	}
 }
 
-// sweep ends the relays past a deadline.
+// sweep ends the relays past a deadline. It walks the relays from the
+// end: a relay that finishes takes the last one's place, already seen.
 func (l *loop) sweep() {
-	for r := range l.relays {
-		r.checkDeadlines(l)
+	for i := len(l.relays) - 1; i >= 0; i-- {
+		if i < len(l.relays) {
+			l.relays[i].checkDeadlines(l)
+		}
 	}
 }
 
 // stopAll ends every relay as the server closes; mu is held.
 func (l *loop) stopAll() {
 	l.stopped = true
-	for r := range l.relays {
-		r.finish(l, "closed", nil)
+	for len(l.relays) > 0 {
+		l.relays[len(l.relays)-1].finish(l, "closed", nil)
 	}
 	l.flushClosing()
 }
 
+// flushClosing ends the turn: it closes the released sockets and makes
+// the relays finished in it reusable.
 func (l *loop) flushClosing() {
 	for _, fd := range l.closing {
 		sysClose(fd)
 	}
 	l.closing = l.closing[:0]
+	for i, r := range l.ended {
+		if len(l.free) < maxFreeRelays {
+			*r = relay{}
+			l.free = append(l.free, r)
+		}
+		l.ended[i] = nil
+	}
+	l.ended = l.ended[:0]
 }
 
 // register adds fd to the loop's epoll set, edge-triggered, for r.

@@ -82,7 +82,8 @@ type BackendStatus struct {
 type Picker interface {
 	// Pick returns one of candidates, which holds at least one healthy
 	// backend not yet tried for this connection and not at its
-	// max_conns; client is the client's address.
+	// max_conns; client is the client's address, which Pick must not
+	// keep past the call.
 	Pick(candidates []*Upstream, client net.Addr) *Upstream
 }
 
@@ -195,6 +196,13 @@ func (p *pool) newAttempt() attempt {
 // error saying why none is left.
 func (a *attempt) next(client net.Addr) (*Upstream, error) {
 	var buf [8]*Upstream
+	return a.nextIn(buf[:0], client)
+}
+
+// nextIn is next with buf, empty, to gather the candidates in: the
+// picker's interface call makes a local array escape to the heap, so the
+// event loops pass one their relay holds.
+func (a *attempt) nextIn(buf []*Upstream, client net.Addr) (*Upstream, error) {
 	for {
 		cands := candidates(buf[:0], a.g.upstreams, a.tried.has)
 		if len(cands) == 0 {

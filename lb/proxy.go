@@ -29,14 +29,16 @@ type pipeResult struct {
 // When one direction ends cleanly, proxyCopy has half-closed its
 // destination, and the other direction may go on (a client that sent its
 // request and shut down its write side still gets the reply) but only for
-// HalfCloseTimeout, so a half-open peer cannot hold the connection forever.
+// HalfCloseTimeout, so a half-open peer cannot hold the connection forever;
+// with CloseOnFirstEOF, both connections are closed at once instead.
 // When one direction fails, both connections are closed at once.
 func (s *Server) pipe(client, up net.Conn) pipeResult {
 	done := make(chan copyResult, 2)
 	go proxyCopy(done, up, client, true)
 	go proxyCopy(done, client, up, false)
 	first := <-done
-	if first.err == nil {
+	switch {
+	case first.err == nil && !s.cfg.CloseOnFirstEOF:
 		// The direction left reads from rest and writes to sink; bound
 		// both so neither a silent nor a non-reading peer holds it.
 		rest, sink := up, client
@@ -46,7 +48,7 @@ func (s *Server) pipe(client, up net.Conn) pipeResult {
 		deadline := time.Now().Add(s.cfg.HalfCloseTimeout)
 		_ = rest.SetReadDeadline(deadline)
 		_ = sink.SetWriteDeadline(deadline)
-	} else {
+	default:
 		rawConn(client).Close()
 		up.Close()
 	}
@@ -56,6 +58,9 @@ func (s *Server) pipe(client, up net.Conn) pipeResult {
 		res.in, res.out = second.n, first.n
 	}
 	res.reason, res.err = closeReason(first, second)
+	if first.err == nil && s.cfg.CloseOnFirstEOF {
+		res.reason, res.err = "eof", nil // the second was cut by our close
+	}
 	return res
 }
 

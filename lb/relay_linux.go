@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -22,11 +23,18 @@ type relay struct {
 	readable [2]bool // edge-triggered readiness of each side, until EAGAIN
 	writable [2]bool
 	hup      [2]bool // the side reported EOF or an error: read it to the end
+	fin      [2]bool // the side reported EOF without an error: its data is all queued
+	eof      [2]bool // a short read after fin emptied the side: EOF is next, no read needed
 	dirs     [2]direction
 
-	client     *net.TCPAddr
+	client     *net.TCPAddr // &clientAddr: the relay's own, valid while it runs
+	clientAddr net.TCPAddr
+	clientIP   [16]byte // clientAddr.IP's bytes
+	clientAP   netip.AddrPort
 	att        attempt
-	u          *Upstream // nil while connecting
+	cands      [8]*Upstream // att's scratch: no allocation per pick
+	idx        int          // position in the loop's relays
+	u          *Upstream    // nil while connecting
 	start      time.Time
 	dialAt     time.Time // when the current connect began
 	activeAt   time.Time // when bytes last moved
@@ -52,13 +60,26 @@ const (
 	copyMax     = 16 << 10 // reads up to this size go through the loop's buffer
 )
 
-func (r *relay) remote() zap.Field { return zap.Stringer("remote", r.client) }
+// setClient makes the relay's client address the peer accept returned.
+func (r *relay) setClient(ap netip.AddrPort) {
+	r.clientAP = ap
+	r.clientIP = ap.Addr().As16()
+	r.clientAddr = net.TCPAddr{IP: r.clientIP[:], Port: int(ap.Port())}
+	r.client = &r.clientAddr
+}
+
+// remote is the log's remote field: a string, made now, as a relay is
+// reused and a logger (zap's observer in tests) may keep its fields.
+func (r *relay) remote() zap.Field {
+	var b [64]byte
+	return zap.String("remote", string(r.clientAP.AppendTo(b[:0])))
+}
 
 // dial starts connecting to the next backend, or ends the relay when
 // none is left.
 func (r *relay) dial(l *loop) {
 	for {
-		u, err := r.att.next(r.client)
+		u, err := r.att.nextIn(r.cands[:0], r.client)
 		if err != nil {
 			r.finish(l, "no backend", err)
 			return
@@ -78,6 +99,7 @@ func (r *relay) dial(l *loop) {
 		if err == nil {
 			r.u, r.fds[1], r.connecting, r.dialAt = u, fd, true, l.now
 			r.readable[1], r.writable[1] = false, false
+			r.hup[1], r.fin[1], r.eof[1] = false, false, false // a failed attempt's events are not this socket's
 			return
 		}
 		r.att.failed(u, err)
@@ -157,6 +179,7 @@ func (r *relay) onEvent(l *loop, fd int, events uint32) {
 	}
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		r.hup[side] = true
+		r.fin[side] = r.fin[side] || events&unix.EPOLLERR == 0
 	}
 	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		r.writable[side] = true
@@ -189,6 +212,8 @@ func (r *relay) run(l *loop) {
 	switch {
 	case r.dirs[0].done && r.dirs[1].done:
 		r.finish(l, "eof", nil)
+	case (r.dirs[0].done || r.dirs[1].done) && l.e.s.cfg.CloseOnFirstEOF:
+		r.finish(l, "eof", nil) // the close sends the FIN
 	case more && !r.queued:
 		r.queued = true
 		l.ready = append(l.ready, r)
@@ -217,6 +242,10 @@ func (r *relay) pump(l *loop, d int) (bool, error) {
 			dir.pending -= int(n)
 			dir.n += n
 			r.activeAt = l.now
+			continue
+		}
+		if r.eof[d] && !dir.done {
+			r.endDirection(l, d)
 			continue
 		}
 		if dir.done || !r.readable[d] {
@@ -283,8 +312,16 @@ func (r *relay) copyIn(l *loop, d int) error {
 	dir.bulk = n == len(l.buf)
 	// A short read emptied the socket's queue; with edge triggering,
 	// whatever arrives later brings a new event, so no read to EAGAIN
-	// is needed, unless the event said EOF (or an error) is queued.
-	if !dir.bulk && !r.hup[d] {
+	// is needed, unless the event said EOF (or an error) is queued. An
+	// EOF reported before this read came after all the data the read
+	// took (the kernel reports a FIN only once the bytes before it are
+	// queued): the read to 0 is skipped, as an HTTP response followed
+	// by its server's close usually comes.
+	switch {
+	case dir.bulk:
+	case r.fin[d]:
+		r.eof[d] = true
+	case !r.hup[d]:
 		r.readable[d] = false
 	}
 	w := 0
@@ -326,7 +363,7 @@ func (r *relay) endDirection(l *loop, d int) {
 	// When the other direction is done too, the relay ends this turn and
 	// the close sends the FIN: no shutdown needed. An error here (the
 	// peer is already gone) shows up on the other direction.
-	if !r.dirs[1-d].done {
+	if !r.dirs[1-d].done && !l.e.s.cfg.CloseOnFirstEOF {
 		_ = sysShutdownWrite(r.fds[1-d])
 	}
 	if r.halfAt.IsZero() {
@@ -351,13 +388,27 @@ func (r *relay) checkDeadlines(l *loop) {
 	}
 }
 
-// finish closes the relay and writes its one log line.
+// finish writes the relay's one log line and closes it. The line comes
+// first: a client that sees its connection end can count on the line
+// being written (a client socket not yet registered closes at once, not
+// at the end of the turn).
 func (r *relay) finish(l *loop, reason string, err error) {
 	if r.closed {
 		return
 	}
 	r.closed = true
-	delete(l.relays, r)
+	s := l.e.s
+	switch {
+	case r.u == nil:
+		s.logNoBackend(r.remote(), r.start, err)
+	case r.connecting:
+		r.u.active.Add(-1)
+		s.logNoBackend(r.remote(), r.start, err)
+	default:
+		s.pool.release(r.u, r.dirs[0].n, r.dirs[1].n)
+		r.logClosed(l, reason, err)
+	}
+	l.forget(r)
 	for i, fd := range r.fds {
 		l.release(fd)
 		r.fds[i] = -1
@@ -370,20 +421,22 @@ func (r *relay) finish(l *loop, reason string, err error) {
 		}
 		r.dirs[i].p = noPipe
 	}
-	s := l.e.s
-	switch {
-	case r.u == nil:
-		s.logNoBackend(r.remote(), r.start, err)
-	case r.connecting:
-		r.u.active.Add(-1)
-		s.logNoBackend(r.remote(), r.start, err)
-	default:
-		in, out := r.dirs[0].n, r.dirs[1].n
-		s.pool.release(r.u, in, out)
-		s.log.Info("connection closed", r.remote(), zap.String("upstream", r.u.Name),
-			zap.Int64("bytes_in", in), zap.Int64("bytes_out", out),
-			zap.Duration("duration", time.Since(r.start)),
-			zap.String("close", s.reason(reason)), zap.Error(err))
-	}
 	l.e.ended()
+}
+
+// logClosed writes the line of a relay that reached a backend. Its fields
+// go in the loop's array, not in a slice Info would allocate per line.
+func (r *relay) logClosed(l *loop, reason string, err error) {
+	s := l.e.s
+	ce := s.log.Check(zap.InfoLevel, "connection closed")
+	if ce == nil {
+		return
+	}
+	in, out := r.dirs[0].n, r.dirs[1].n
+	l.fields = [...]zap.Field{r.remote(), zap.String("upstream", r.u.Name),
+		zap.Int64("bytes_in", in), zap.Int64("bytes_out", out),
+		zap.Duration("duration", time.Since(r.start)),
+		zap.String("close", s.reason(reason)), zap.Error(err)}
+	ce.Write(l.fields[:]...)
+	l.fields = [len(l.fields)]zap.Field{} // keep no error or string alive
 }

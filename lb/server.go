@@ -61,7 +61,12 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
 	handlers  sync.WaitGroup
+	accepting sync.WaitGroup // Serve's accept loops, which Close waits for
 }
+
+// acceptWaitLimit bounds Close's wait for the accept loops: they end as
+// soon as their listener is closed, so only a bug could hold them.
+const acceptWaitLimit = 5 * time.Second
 
 // New checks cfg and returns a Server. In terminate mode it uses tlsConf if
 // not nil, and otherwise loads cfg.CertFile and cfg.KeyFile; in passthrough
@@ -198,6 +203,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
+	defer s.accepting.Done() // last: removeListener takes mu
 	defer s.removeListener(ln)
 	s.log.Info("listening", zap.Stringer("addr", ln.Addr()), zap.String("mode", s.cfg.Mode), zap.String("balance", s.cfg.Balance))
 	stop := context.AfterFunc(ctx, func() { s.Close() })
@@ -324,6 +330,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.waitAccepting()
 	s.l7.transport.CloseIdleConnections()
 	if s.eng != nil {
 		s.eng.stop()
@@ -331,6 +338,24 @@ func (s *Server) Close() error {
 	s.handlers.Wait()
 	s.pool.wait()
 	return nil
+}
+
+// waitAccepting waits, bounded, for the accept loops to end, so no
+// connection an accept loop took past Close's start (being admitted, or
+// dialling, on its goroutine) is left to log after Close returns.
+func (s *Server) waitAccepting() {
+	done := make(chan struct{})
+	go func() {
+		s.accepting.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(acceptWaitLimit)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("lb close: accept loops still running", zap.Duration("waited", acceptWaitLimit))
+	}
 }
 
 // Addr is the address of the first listener Serve was given; nil before.
@@ -353,6 +378,7 @@ func (s *Server) addListener(ln net.Listener) bool {
 		s.addr = ln.Addr()
 	}
 	s.listeners[ln] = struct{}{}
+	s.accepting.Add(1)
 	return true
 }
 

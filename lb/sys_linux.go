@@ -3,7 +3,7 @@
 package lb
 
 import (
-	"net"
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -113,29 +113,29 @@ func putPort(dst *uint16, port int) {
 }
 
 // sysAccept accepts a connection on the listening socket fd as a
-// non-blocking socket, and returns its peer. Unlike unix.Accept4, it
-// asks no SO_PROTOCOL of the listener for every connection.
-func sysAccept(fd int) (int, *net.TCPAddr, error) {
-	var raw unix.RawSockaddrAny
+// non-blocking socket, and stores its peer in raw. Unlike unix.Accept4,
+// it asks no SO_PROTOCOL of the listener for every connection.
+func sysAccept(fd int, raw *unix.RawSockaddrAny) (int, error) {
 	size := uint32(unix.SizeofSockaddrAny)
-	nfd, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&size)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	nfd, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(raw)), uintptr(unsafe.Pointer(&size)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
-		return -1, nil, e
+		return -1, e
 	}
-	return int(nfd), rawToTCP(&raw), nil
+	return int(nfd), nil
 }
 
-// rawToTCP decodes an IPv4 or IPv6 socket address.
-func rawToTCP(raw *unix.RawSockaddrAny) *net.TCPAddr {
+// rawAddrPort decodes an IPv4 or IPv6 socket address, IPv4-mapped IPv6
+// as IPv4 (as net.TCPAddr prints it); the zero AddrPort for others.
+func rawAddrPort(raw *unix.RawSockaddrAny) netip.AddrPort {
 	switch raw.Addr.Family {
 	case unix.AF_INET:
 		r := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
-		return &net.TCPAddr{IP: net.IP(append([]byte(nil), r.Addr[:]...)), Port: getPort(r.Port)}
+		return netip.AddrPortFrom(netip.AddrFrom4(r.Addr), uint16(getPort(r.Port)))
 	case unix.AF_INET6:
 		r := (*unix.RawSockaddrInet6)(unsafe.Pointer(raw))
-		return &net.TCPAddr{IP: net.IP(append([]byte(nil), r.Addr[:]...)), Port: getPort(r.Port)}
+		return netip.AddrPortFrom(netip.AddrFrom16(r.Addr).Unmap(), uint16(getPort(r.Port)))
 	}
-	return &net.TCPAddr{}
+	return netip.AddrPort{}
 }
 
 func getPort(p uint16) int {

@@ -71,6 +71,7 @@ func (o *lbOptions) register(f *pflag.FlagSet) {
 	f.DurationVar(&cfg.DialTimeout, "dial-timeout", 0, "backend connect, and reencrypt's TLS handshake (default 3s)")
 	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 0, "client TLS handshake (default 10s)")
 	f.DurationVar(&cfg.HalfCloseTimeout, "half-close-timeout", 0, "once one direction ended, how long the other may go on (default 30s)")
+	f.BoolVar(&cfg.CloseOnFirstEOF, "close-on-first-eof", false, "close both sides at the first EOF from either, as nginx stream does by default, instead of half-closing (default false)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection after this long with no byte either way (default 10m)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on SIGTERM/SIGINT, how long connections in flight may finish (default 30s)")
 	f.StringVar(&cfg.Admin, "admin", "", "serve /metrics and /status here, e.g. 127.0.0.1:9100 (loopback only unless --admin-public)")
@@ -94,7 +95,7 @@ var lbFlags = flagFor{
 	"listen": "listen", "backends": "backend", "mode": "mode", "balance": "balance",
 	"proxy_protocol": "proxy-protocol", "engine": "engine", "max_conns": "max-conns",
 	"dial_timeout": "dial-timeout", "handshake_timeout": "handshake-timeout", "half_close_timeout": "half-close-timeout",
-	"idle_timeout": "idle-timeout", "drain_timeout": "drain-timeout", "admin": "admin", "admin_public": "admin-public",
+	"close_on_first_eof": "close-on-first-eof", "idle_timeout": "idle-timeout", "drain_timeout": "drain-timeout", "admin": "admin", "admin_public": "admin-public",
 	"cert": "cert", "key": "key", "cert_reload_interval": "cert-reload-interval",
 	"backend_ca": "backend-ca", "backend_server_name": "backend-server-name",
 	"health.type": "health-type", "health.path": "health-path", "health.interval": "health-interval",
@@ -142,6 +143,7 @@ func overlayLB(fs *pflag.FlagSet, c, f *lb.Config) {
 		overlay(fs, name, p[0], *p[1])
 	}
 	overlay(fs, "admin-public", &c.AdminPublic, f.AdminPublic)
+	overlay(fs, "close-on-first-eof", &c.CloseOnFirstEOF, f.CloseOnFirstEOF)
 }
 
 // runLB serves until ctx ends (SIGTERM or SIGINT), then drains for up to
