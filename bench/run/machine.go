@@ -21,9 +21,26 @@ func machine(krbfarm string) map[string]string {
 		"nginx":   firstLine(command("nginx", "-v")),
 		"wrk":     firstLine(command("wrk", "-v")),
 		"openssl": firstLine(command("openssl", "version")),
-		"krbfarm": firstLine(command("git", "describe", "--always", "--dirty")) + " (" + krbfarm + ")",
+		"krbfarm": sourceVersion() + " (" + krbfarm + ")",
 	}
 	return m
+}
+
+// sourceVersion is the commit the measured code comes from, "-dirty" when
+// a tracked file other than the bench's own results differs from it: a
+// second run written beside the first (or a results file just rewritten)
+// does not make the code it measures dirty.
+func sourceVersion() string {
+	rev := firstLine(command("git", "rev-parse", "--short", "HEAD"))
+	if rev == "" || strings.Contains(rev, " ") {
+		return "unknown"
+	}
+	status := command("git", "status", "--porcelain", "--untracked-files=no", "--",
+		".", ":(exclude)bench/*.json")
+	if status != "" {
+		rev += "-dirty"
+	}
+	return rev
 }
 
 // command runs a short command and returns its combined output, whatever

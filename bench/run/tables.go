@@ -21,6 +21,7 @@ type column struct{ subject, heading string }
 type tableSpec struct {
 	name    string // its marker: <!-- bench-table: NAME -->
 	file    string // relative to the repository root
+	rerun   string // a second run of the same commit, if committed
 	command string // what writes file
 	layout  string // only metrics of this layout; "" = all
 	corner  string // the header's first cell
@@ -34,8 +35,8 @@ var benchTables = []tableSpec{
 		columns: fixedColumns(column{subjKrbfarm, "krbfarm backend"}, column{subjApache, "Apache + mod_auth_gssapi"}), label: authLabel},
 	{name: "farm", file: "bench/farmresults.json", command: "make farmbench", corner: "through the TLS front door, fresh AP-REQ each",
 		columns: fixedColumns(column{subjKrbfarm, "krbfarm up (LB + 2 hosts)"}, column{subjHAApache, "HAProxy + 2 Apache"}), label: authLabel},
-	{name: "lb-pinned", file: "bench/results.json", command: "make bench", layout: layoutPinned, corner: "pinned", columns: lbColumns, label: lbLabel},
-	{name: "lb-unpinned", file: "bench/results.json", command: "make bench", layout: layoutUnpinned, corner: "unpinned", columns: lbColumns, label: lbLabel},
+	{name: "lb-pinned", file: "bench/results.json", rerun: "bench/results-rerun.json", command: "make bench", layout: layoutPinned, corner: "pinned", columns: lbColumns, label: lbLabel},
+	{name: "lb-unpinned", file: "bench/results.json", rerun: "bench/results-rerun.json", command: "make bench", layout: layoutUnpinned, corner: "unpinned", columns: lbColumns, label: lbLabel},
 }
 
 func fixedColumns(cs ...column) func(*Results) []column {
@@ -265,8 +266,64 @@ func generateTables(root string) (map[string]string, error) {
 			return nil, err
 		}
 		if len(ts.metrics(r)) > 0 {
-			out[ts.name] = ts.render(r)
+			t := ts.render(r)
+			if ts.rerun != "" {
+				line, err := ts.rerunLine(root, r)
+				if err != nil {
+					return nil, err
+				}
+				if line != "" {
+					t += "\n" + line + "\n"
+				}
+			}
+			out[ts.name] = t
 		}
 	}
 	return out, nil
+}
+
+// rerunLine says whether the committed second run finds the table's
+// paired ratios again (what `krbfarm-bench agree` judges), and names the
+// ones it does not; "" when there is no second run.
+func (ts tableSpec) rerunLine(root string, r *Results) (string, error) {
+	b, err := readResults(filepath.Join(root, ts.rerun))
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	commitA, _, _ := strings.Cut(r.Machine["krbfarm"], " ")
+	commitB, _, _ := strings.Cut(b.Machine["krbfarm"], " ")
+	if commitA != commitB {
+		return "", fmt.Errorf("%s measured krbfarm %s but %s measured %s: rerun make bench with BENCH_OUT=%s, or delete it",
+			ts.file, commitA, ts.rerun, commitB, ts.rerun)
+	}
+	var n int
+	var off []string
+	labels := map[string]string{}
+	for _, m := range ts.metrics(r) {
+		labels[m.Name] = ts.label(m)
+	}
+	for _, g := range compareRatios(r, b) {
+		if ts.layout != "" && g.layout != ts.layout {
+			continue
+		}
+		n++
+		if !g.agree {
+			off = append(off, fmt.Sprintf("%s vs %s: %.3f (%.3f..%.3f) then %.3f (%.3f..%.3f), a median %.1f%% outside",
+				labels[g.metric], g.peer, g.a.Median, g.a.Range.min(), g.a.Range.max(),
+				g.b.Median, g.b.Range.min(), g.b.Range.max(), 100*g.outside()))
+		}
+	}
+	if n == 0 {
+		return "", nil
+	}
+	line := fmt.Sprintf("A second run of the same commit, `%s` (`bin/krbfarm-bench agree %s %s`): %d of %d paired ratios "+
+		"(krbfarm to each peer, this layout) have each run's median inside the other run's range",
+		ts.rerun, ts.file, ts.rerun, n-len(off), n)
+	if len(off) == 0 {
+		return line + ".", nil
+	}
+	return line + "; not: " + strings.Join(off, "; ") + ".", nil
 }

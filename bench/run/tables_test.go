@@ -151,3 +151,44 @@ func TestServedNotes(t *testing.T) {
 		t.Errorf("formatServed: got %q; want %q", got, want)
 	}
 }
+
+// A committed second run adds a line under the LB tables naming the
+// paired ratios it does not find again; a second run of another commit
+// is refused, not compared.
+func TestRerunLine(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(root+"/bench", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(commit string, krbfarm, haproxy []float64) *Results {
+		m := newMetric("new TCP connection per request", "conn/s", higher)
+		m.Layout = layoutPinned
+		for i := range krbfarm {
+			m.set(subjKrbfarm, krbfarm[i], "")
+			m.set(subjHAProxy, haproxy[i], "")
+		}
+		m.computeRatio()
+		return &Results{Machine: map[string]string{"krbfarm": commit + " (bin/krbfarm)"}, Settings: map[string]string{}, Metrics: []*Metric{m}}
+	}
+	write := func(name string, r *Results) {
+		if err := writeJSON(root+"/bench/"+name, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("results.json", run("abc1234", []float64{100, 110, 105}, []float64{100, 100, 100}))
+	write("results-rerun.json", run("abc1234", []float64{90, 92, 91}, []float64{100, 100, 100}))
+	tables, err := generateTables(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "0 of 1 paired ratios (krbfarm to each peer, this layout) have each run's median inside the other run's range; " +
+		"not: new connection conn/s vs haproxy: 1.050 (1.000..1.100) then 0.910 (0.900..0.920)"
+	if got := tables["lb-pinned"]; !strings.Contains(got, want) {
+		t.Errorf("lb-pinned table lacks %q:\n%s", want, got)
+	}
+
+	write("results-rerun.json", run("def5678", []float64{100, 110, 105}, []float64{100, 100, 100}))
+	if _, err := generateTables(root); err == nil || !strings.Contains(err.Error(), "BENCH_OUT=bench/results-rerun.json") {
+		t.Errorf("second run of another commit: error %v; want one saying how to redo it", err)
+	}
+}
