@@ -9,7 +9,7 @@
 // Three modes for use:
 //   - "terminate" (the default): TLS ends here; backends see plaintext.
 //   - "passthrough": bytes are forwarded untouched (TLS ends at the
-//     backend); the copy runs between raw TCP sockets so Linux uses splice(2).
+//     backend); on Linux an epoll event loop relays the raw TCP sockets.
 //   - "reencrypt": TLS ends here and a new, verified TLS connection goes to
 //     the backend.
 //

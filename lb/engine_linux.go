@@ -24,9 +24,10 @@ const maxLoops = 16
 // engine relays passthrough connections on a few event loops instead of
 // goroutines: each loop owns its connections (a relay each) and blocks in
 // epoll_wait. Sockets are non-blocking and registered edge-triggered, once,
-// for reading and writing; bytes move by splice(2) through a pipe taken
-// from the loop's pool only while they are in flight, so an idle
-// connection holds its two sockets and nothing else.
+// for reading and writing; bytes move by read and write through the
+// loop's buffer, and wait in a pipe taken from the loop's pool only while
+// the destination does not take them, so an idle connection holds its
+// two sockets and nothing else.
 type engine struct {
 	s     *Server
 	mu    sync.Mutex
@@ -220,10 +221,10 @@ func (l *loop) getPipe() (pipe, error) {
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		return noPipe, fmt.Errorf("pipe: %w", err)
 	}
-	// As Go's own splice does: fewer, larger moves. The kernel takes
-	// pages only for bytes in flight; it may refuse the size past the
-	// user's pipe quota, and then the default 64 KiB stays.
-	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, spliceChunk)
+	// Room for several reads. The kernel takes pages only for bytes in
+	// flight; past the user's pipe quota it refuses the size (64 KiB
+	// stays) or even grants two pages: copyIn spills what does not fit.
+	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
 	return pipe{fds[0], fds[1]}, nil
 }
 

@@ -104,8 +104,8 @@ func TestEpollBackpressure(t *testing.T) {
 }
 
 // TestEpollBackpressureSmallWrites: a client writing in small pieces to a
-// backend that reads slowly: the balancer's small-read path (read, write,
-// rest to a pipe) and its splice path both keep the bytes intact.
+// backend that reads slowly: the balancer's path (read, write, rest to a
+// pipe, spliced on later) keeps the bytes intact.
 func TestEpollBackpressureSmallWrites(t *testing.T) {
 	data := make([]byte, 12<<20) // more than the kernel buffers on the way hold
 	rand.NewChaCha8([32]byte{2}).Read(data)
@@ -152,6 +152,54 @@ func TestEpollBackpressureSmallWrites(t *testing.T) {
 		}
 	case <-time.After(waitLimit):
 		t.Fatal("backend never got EOF")
+	}
+}
+
+// TestEpollSpillPastSmallPipe: when the kernel grants a pipe less room
+// than a read took (a user past its pipe quota gets two pages), the bytes
+// the pipe cannot hold wait in the relay's spill and still reach a slow
+// client whole and in order.
+func TestEpollSpillPastSmallPipe(t *testing.T) {
+	old := pipeSize
+	pipeSize = 4096 // one page, as a spent quota leaves
+	t.Cleanup(func() { pipeSize = old })
+	data := make([]byte, 16<<20)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	want := sha256.Sum256(data)
+	src := listen(t)
+	serve(src, func(c net.Conn) {
+		if _, err := c.Write(data); err == nil {
+			c.(*net.TCPConn).CloseWrite()
+		}
+	})
+	_, front := startLB(t, Config{Mode: ModePassthrough, Engine: EngineEpoll, Backends: backends(src), Health: Health{Interval: time.Hour}}, nil, nil)
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	c.SetDeadline(time.Now().Add(waitLimit))
+	c.(*net.TCPConn).CloseWrite()
+	h := sha256.New()
+	buf := make([]byte, 4<<10)
+	total := 0
+	for i := 0; ; i++ {
+		n, err := c.Read(buf)
+		h.Write(buf[:n])
+		total += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", total, err)
+		}
+		if i%16 == 0 && i < 2048 { // slow at first: the balancer's writes block
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, want[:]) || total != len(data) {
+		t.Fatalf("client got %d bytes, sha256 %x; want %d, %x", total, got, len(data), want)
 	}
 }
 

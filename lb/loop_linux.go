@@ -47,7 +47,7 @@ type loop struct {
 	waitN    int
 	waitErr  error
 	waitBusy bool
-	buf      [copyMax]byte // small reads, see copyIn
+	buf      []byte // readMax bytes: every read, see copyIn
 }
 
 func newLoop(e *engine) (*loop, error) {
@@ -86,6 +86,7 @@ func newLoop(e *engine) (*loop, error) {
 	l := &loop{
 		e: e, epfd: epfd, ep: ep, epRaw: raw, wakefd: wfd,
 		addrs: make(map[string]unix.Sockaddr),
+		buf:   make([]byte, readMax),
 		tick:  min(max(tick, time.Millisecond), 250*time.Millisecond),
 	}
 	l.poll = l.pollOnce

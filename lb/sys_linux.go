@@ -19,8 +19,8 @@ import (
 // back from the kernel, waits for a P: two context switches for nothing,
 // and more when the balancer shares its CPU (measured: 0.3 to 0.45
 // context switches per connection with unix.*, see docs/lb.md). HAProxy
-// and nginx, one thread per worker, pay none of this. Splices of bulk
-// transfers keep unix.Splice: they may move a megabyte in one call.
+// and nginx, one thread per worker, pay none of this. Splices out of a
+// pipe keep unix.Splice: they may move a megabyte in one call.
 
 // errnoErr returns e as an error, nil for 0; errno values below 256
 // convert to an interface without allocating.
