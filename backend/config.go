@@ -22,6 +22,8 @@ const (
 	MaxHTTPSysFieldLength  = 65534
 	DefaultReplayCacheSize = 1000000
 	DefaultBodyTimeout     = 30 * time.Second
+	DefaultHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
 	DefaultMaxConnections  = 4096
 
 	// DefaultMaxHeaderBytes is the old name of DefaultMaxFieldLength.
@@ -70,6 +72,15 @@ type Config struct {
 	// 0 means 30s. Past it the host answers and closes the connection. No
 	// request here needs a body, and a browser sends one at once.
 	BodyTimeout time.Duration `yaml:"body_timeout,omitempty"`
+	// HeaderTimeout bounds how long the request line and headers may take
+	// to arrive, like http.sys's HeaderWait timer (default 2m); 0 means
+	// 10s, as a browser sends its headers at once. Past it the connection
+	// is closed unanswered.
+	HeaderTimeout time.Duration `yaml:"header_timeout,omitempty"`
+	// IdleTimeout bounds a keep-alive connection between requests, like
+	// http.sys's IdleConnection timer and the IIS site's
+	// connectionTimeout (both 2m); 0 means 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout,omitempty"`
 	// MaxConnections bounds the TCP connections served at once, like the
 	// IIS site limit maxConnections (default 4294967295, i.e. none); 0
 	// means 4096. A connection past it is answered "503 Service
@@ -156,6 +167,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BodyTimeout == 0 {
 		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
@@ -258,6 +275,12 @@ func (c *Config) validateNumbers() []error {
 	}
 	if c.BodyTimeout < 0 {
 		errs = append(errs, config.Errorf("body_timeout", "%v: must be positive, or 0 for 30s", c.BodyTimeout))
+	}
+	if c.HeaderTimeout < 0 {
+		errs = append(errs, config.Errorf("header_timeout", "%v: must be positive, or 0 for 10s", c.HeaderTimeout))
+	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, config.Errorf("idle_timeout", "%v: must be positive, or 0 for 2m", c.IdleTimeout))
 	}
 	if c.MaxConnections < 0 {
 		errs = append(errs, config.Errorf("maxConnections", "%d: must be positive, or 0 for 4096", c.MaxConnections))

@@ -13,14 +13,9 @@ import (
 
 // Time bounds of each phase of a connection, beside http.sys's timers
 // (HeaderWait 2m, EntityBody 2m, MinSendRate 150 B/s, IdleConnection 2m).
-// The body bound is Config.BodyTimeout.
+// The headers, body and idle bounds are Config.HeaderTimeout (10s),
+// BodyTimeout (30s) and IdleTimeout (2m).
 const (
-	// readHeaderTimeout bounds the request line and headers. Shorter than
-	// http.sys's HeaderWait (2m): a browser sends its headers at once.
-	readHeaderTimeout = 10 * time.Second
-	// idleTimeout bounds a keep-alive connection between requests, as
-	// http.sys's IdleConnection (2m).
-	idleTimeout = 2 * time.Minute
 	// sendTimeout bounds writing one response once the body is read. Our
 	// answers are under 2 KB: http.sys's MinSendRate of 150 B/s would
 	// allow them about 14 s; 30 s leaves room for a loaded machine.

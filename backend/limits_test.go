@@ -137,11 +137,55 @@ func TestLimitsConfig(t *testing.T) {
 	if c.BodyTimeout != DefaultBodyTimeout || c.MaxConnections != DefaultMaxConnections {
 		t.Errorf("defaults: body_timeout %v, maxConnections %d; want %v, %d", c.BodyTimeout, c.MaxConnections, DefaultBodyTimeout, DefaultMaxConnections)
 	}
-	bad := Config{Name: "s", Keytab: "k", BodyTimeout: -time.Second, MaxConnections: -1}
+	if c.HeaderTimeout != DefaultHeaderTimeout || c.IdleTimeout != DefaultIdleTimeout {
+		t.Errorf("defaults: header_timeout %v, idle_timeout %v; want %v, %v", c.HeaderTimeout, c.IdleTimeout, DefaultHeaderTimeout, DefaultIdleTimeout)
+	}
+	bad := Config{Name: "s", Keytab: "k", BodyTimeout: -time.Second, MaxConnections: -1, HeaderTimeout: -1, IdleTimeout: -1}
 	err := bad.Validate()
-	for _, want := range []string{"body_timeout", "maxConnections"} {
+	for _, want := range []string{"body_timeout", "maxConnections", "header_timeout", "idle_timeout"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v; want an error naming %s", err, want)
 		}
 	}
+}
+
+// header_timeout and idle_timeout close a connection whose headers never
+// end, or that waits too long for its next request, no sooner than told.
+func TestHeaderAndIdleTimeouts(t *testing.T) {
+	f := newFixture(t)
+	const timeout = 300 * time.Millisecond
+	addr := serveSite(t, mustSite(t, f, func(c *Config) { c.HeaderTimeout, c.IdleTimeout = timeout, timeout }))
+	t.Run("headers never end", func(t *testing.T) {
+		conn := dialRaw(t, addr, timeout+limitMargin)
+		start := time.Now()
+		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+		got, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("after %v: %v; want the server to close within %v", time.Since(start), err, timeout)
+		}
+		if d := time.Since(start); d < timeout {
+			t.Errorf("closed after %v; want no sooner than header_timeout %v", d, timeout)
+		}
+		if strings.HasPrefix(string(got), "HTTP/1.1 2") {
+			t.Errorf("got %q; want no answer to headers that never ended", got)
+		}
+	})
+	t.Run("idle keep-alive", func(t *testing.T) {
+		conn := dialRaw(t, addr, timeout+limitMargin)
+		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		start := time.Now()
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("idle connection: read %v after %v; want EOF", err, time.Since(start))
+		}
+		if d := time.Since(start); d < timeout-50*time.Millisecond {
+			t.Errorf("idle connection closed after %v; want no sooner than idle_timeout %v", d, timeout)
+		}
+	})
 }

@@ -189,7 +189,8 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	s.log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
 		zap.Strings("proxy_trusted", s.cfg.ProxyProtocol.Trusted), zap.Int("maxConnections", s.cfg.MaxConnections),
-		zap.Duration("body_timeout", s.cfg.BodyTimeout), zap.String("tokenChecking", string(s.cfg.ExtendedProtection.TokenChecking)))
+		zap.Duration("header_timeout", s.cfg.HeaderTimeout), zap.Duration("body_timeout", s.cfg.BodyTimeout),
+		zap.Duration("idle_timeout", s.cfg.IdleTimeout), zap.String("tokenChecking", string(s.cfg.ExtendedProtection.TokenChecking)))
 	if conf != nil {
 		err = srv.ServeTLS(ln, "", "")
 	} else {
@@ -215,8 +216,8 @@ func (s *Site) newServer(ctx context.Context, conf *serverTLS) *http.Server {
 	errLog, _ := zap.NewStdLogAt(s.log.Named("http"), zap.DebugLevel)
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    serverHeaderLimit(s.cfg),
 		ConnContext:       withConnState,
 		ErrorLog:          errLog,

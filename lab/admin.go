@@ -265,8 +265,8 @@ func reloadHost(h hostRef, timeout time.Duration) error {
 	if err := fsutil.WriteAtomic(filepath.Join(h.dir, "reload"), []byte(gen), 0o600); err != nil {
 		return err
 	}
-	if err := syscall.Kill(h.pid, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("host %s (pid %d) reload: %w", h.name, h.pid, err)
+	if err := signalHost(h.pid, h.config, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("host %s reload: %w", h.name, err)
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

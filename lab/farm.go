@@ -46,6 +46,8 @@ type Farm struct {
 	theirUsers []string
 	once       sync.Once
 	closeErr   error
+	infoMu     sync.Mutex // farm.json's writes, and what they read that changes
+	infoLive   bool       // farm.json is the farm's: written at the end of Start, until Close
 }
 
 // Option changes how Start runs.
@@ -122,8 +124,11 @@ func (f *Farm) start(ctx context.Context) error {
 		}
 		f.progress(s.name, time.Since(begin))
 	}
+	f.infoMu.Lock()
+	defer f.infoMu.Unlock()
 	f.ready = f.scenario == ""
-	return f.writeInfo()
+	f.infoLive = true
+	return f.writeInfoLocked()
 }
 
 // findTools is kdc.FindTools for the lab's server programs; a
@@ -252,6 +257,9 @@ func (f *Farm) Close() error {
 }
 
 func (f *Farm) close() error {
+	f.infoMu.Lock()
+	f.infoLive = false // hosts stopping from here on leave farm.json alone
+	f.infoMu.Unlock()
 	var errs []error
 	if f.LB != nil {
 		errs = append(errs, f.LB.Close())

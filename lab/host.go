@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/krbfarm/krbfarm/backend"
@@ -36,8 +37,11 @@ type Host struct {
 
 	exe    string
 	ca     *x509.CertPool
-	child  *proc.Process
-	onExit func(ChildExit) // told if the process ends unasked; nil = no one
+	child  atomic.Pointer[proc.Process] // read by farm.json's writer too
+	onExit func(ChildExit)              // told if the process ends unasked; nil = no one
+	// changed is told when the host's process starts or ends, for any
+	// reason, so farm.json names only a live process; nil = no one.
+	changed func()
 }
 
 // writeConfig writes the host's backend.yaml.
@@ -72,9 +76,15 @@ func (h *Host) start(ctx context.Context) error {
 		return err
 	}
 	f.Close()
-	h.child = p
+	h.child.Store(p)
+	if h.changed != nil {
+		go func() { <-p.Done(); h.changed() }()
+	}
 	if err := h.waitHealthy(ctx); err != nil {
 		return err // a death during start-up is this error, not a report
+	}
+	if h.changed != nil {
+		h.changed()
 	}
 	if h.onExit != nil {
 		p.NotifyExit(h.onExit)
@@ -95,8 +105,8 @@ func (h *Host) waitHealthy(ctx context.Context) error {
 			return fmt.Errorf("host %s not healthy: %w; last lines of %s:\n%s", h.Name, err, h.LogPath, proc.TailFile(h.LogPath, 8))
 		}
 		return nil
-	case <-h.child.Done():
-		return fmt.Errorf("host %s exited during start-up (%v); last lines of %s:\n%s", h.Name, h.child.Err(), h.LogPath, proc.TailFile(h.LogPath, 8))
+	case <-h.child.Load().Done():
+		return fmt.Errorf("host %s exited during start-up (%v); last lines of %s:\n%s", h.Name, h.child.Load().Err(), h.LogPath, proc.TailFile(h.LogPath, 8))
 	}
 }
 
@@ -128,30 +138,32 @@ func (h *Host) checkHealth(ctx context.Context) error {
 
 // PID is the host's process ID, or 0 when it is not running.
 func (h *Host) PID() int {
-	if h.child == nil {
+	p := h.child.Load()
+	if p == nil {
 		return 0
 	}
 	select {
-	case <-h.child.Done():
+	case <-p.Done():
 		return 0
 	default:
-		return h.child.PID()
+		return p.PID()
 	}
 }
 
 // Kill ends the host's process at once, as a crashed server would.
 func (h *Host) Kill() {
-	if h.child != nil {
-		h.child.Kill()
+	if p := h.child.Load(); p != nil {
+		p.Kill()
 	}
 }
 
 // Stop ends the host's process gracefully.
 func (h *Host) Stop() error {
-	if h.child == nil {
+	p := h.child.Load()
+	if p == nil {
 		return nil
 	}
-	return h.child.Stop(3 * time.Second)
+	return p.Stop(3 * time.Second)
 }
 
 // Restart stops the host and starts it again on the same address, e.g.
@@ -207,5 +219,10 @@ func (f *Farm) watchHost(h *Host) {
 	h.onExit = func(ex ChildExit) {
 		ex.Host = h.Name
 		f.onExit(ex)
+	}
+	h.changed = func() {
+		if err := f.updateInfo(nil); err != nil {
+			f.log.Warn("farm.json not rewritten", zap.String("host", h.Name), zap.Error(err))
+		}
 	}
 }

@@ -100,8 +100,23 @@ func (f *Farm) Info() Info {
 	return in
 }
 
-// writeInfo writes DIR/env and then, atomically, DIR/farm.json.
-func (f *Farm) writeInfo() error {
+// updateInfo applies change (nil: none) and rewrites farm.json, if the
+// farm has written it yet and not closed.
+func (f *Farm) updateInfo(change func()) error {
+	f.infoMu.Lock()
+	defer f.infoMu.Unlock()
+	if change != nil {
+		change()
+	}
+	if !f.infoLive {
+		return nil
+	}
+	return f.writeInfoLocked()
+}
+
+// writeInfoLocked writes DIR/env and then, atomically, DIR/farm.json;
+// infoMu is held.
+func (f *Farm) writeInfoLocked() error {
 	in := f.Info()
 	if err := fsutil.WriteAtomic(filepath.Join(f.Dir, "env"), []byte(in.Env()), 0o600); err != nil {
 		return err
@@ -115,8 +130,7 @@ func (f *Farm) writeInfo() error {
 
 // SetDashboard records the dashboard's URL in farm.json.
 func (f *Farm) SetDashboard(url string) error {
-	f.dashboard = url
-	return f.writeInfo()
+	return f.updateInfo(func() { f.dashboard = url })
 }
 
 // WithScenario records in farm.json that the farm is to be left broken as
@@ -129,8 +143,7 @@ func WithScenario(name string) Option {
 // MarkReady rewrites farm.json with "ready": true, once a farm started
 // WithScenario has been broken as its scenario says.
 func (f *Farm) MarkReady() error {
-	f.ready = true
-	return f.writeInfo()
+	return f.updateInfo(func() { f.ready = true })
 }
 
 // Env is the shell exports a user sources to use the farm.

@@ -129,8 +129,7 @@ func (f *Farm) SetLBMode(_ context.Context, mode string) error {
 	if err := f.LB.Reload(cfg); err != nil {
 		return fmt.Errorf("switch the load balancer to %s: %w", mode, err)
 	}
-	f.Config.LB.Mode = mode
-	return f.writeInfo()
+	return f.updateInfo(func() { f.Config.LB.Mode = mode })
 }
 
 // SetLBMode switches the farm's LB mode (Farm.SetLBMode); it needs the LB

@@ -22,6 +22,7 @@ type UnsafePathError struct {
 	UID      int         // its owner
 	Mode     fs.FileMode // its mode, type bits included
 	Reason   string      // "owned by another user", "writable by group or others", "a symbolic link"
+	Parent   bool        // Path is a folder above the state directory
 }
 
 func (e *UnsafePathError) Error() string {
@@ -36,6 +37,10 @@ func (e *UnsafePathError) Error() string {
 // fix is the command that makes the path safe, when it is the user's to fix.
 func (e *UnsafePathError) fix(me int) string {
 	switch {
+	case e.Parent && e.UID != me:
+		return fmt.Sprintf("keep the state in a folder whose parents only you or root can change (%s belongs to %s).", e.Path, userName(e.UID))
+	case e.Parent:
+		return fmt.Sprintf("chmod go-w %s (or chmod +t %s, as /tmp is), or keep the state elsewhere.", e.Path, e.Path)
 	case e.Mode&fs.ModeSymlink != 0:
 		return fmt.Sprintf("remove the link %s (krbfarm makes no links in its state).", e.Path)
 	case e.UID != me:
@@ -60,6 +65,11 @@ func userName(uid int) string {
 // links in the path itself resolved, so a link an attacker controls cannot
 // be re-pointed after the check. Every entry point that takes a state dir
 // (Start, ReadInfo and so OpenAdmin) calls it before reading or writing.
+//
+// The folders above dir are checked too, as ssh checks those above
+// ~/.ssh: each must belong to the user or root, and one that group or
+// others may write must be sticky (as /tmp is), or another user could
+// rename dir away and put their own in its place.
 func SecureStateDir(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -70,6 +80,9 @@ func SecureStateDir(dir string) (string, error) {
 		return "", fmt.Errorf("state dir: %w", err)
 	}
 	me := os.Geteuid()
+	if err := checkParents(real, me); err != nil {
+		return "", err
+	}
 	err = filepath.WalkDir(real, func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && path != real {
 			return nil // a temporary file a running farm just renamed
@@ -108,4 +121,32 @@ func checkOwned(stateDir, path string, me int) error {
 		return nil
 	}
 	return bad
+}
+
+// checkParents refuses stateDir when a folder above it could let another
+// user replace it: one owned by a user other than me or root, or one
+// that group or others may write and that is not sticky.
+func checkParents(stateDir string, me int) error {
+	for p := filepath.Dir(stateDir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p) // EvalSymlinks left no link in the path
+		if err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+		uid := me
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid = int(st.Uid)
+		}
+		bad := &UnsafePathError{StateDir: stateDir, Path: p, UID: uid, Mode: fi.Mode(), Parent: true}
+		switch {
+		case uid != me && uid != 0:
+			bad.Reason = "a parent folder owned by another user"
+			return bad
+		case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
+			bad.Reason = "a parent folder writable by group or others, and not sticky"
+			return bad
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }

@@ -217,3 +217,60 @@ func TestSecureStateDirResolvesLinkToOwnDir(t *testing.T) {
 		t.Errorf("ReadInfo(%s): got %v; want \"no running farm in %s\"", missing, err, missing)
 	}
 }
+
+// The folders above a state dir: one that another user owns, or that
+// others may write and is not sticky, lets them rename the state dir away
+// and put their own in its place; a sticky one (as /tmp is) does not.
+func TestSecureStateDirChecksParents(t *testing.T) {
+	tests := []struct {
+		name   string
+		root   bool
+		mode   fs.FileMode
+		owner  int
+		reason string // "" = accepted
+	}{
+		{"parent writable by others", false, 0o777, -1, "a parent folder writable by group or others, and not sticky"},
+		{"parent writable by group", false, 0o770, -1, "a parent folder writable by group or others, and not sticky"},
+		{"sticky parent writable by all, as /tmp", false, 0o777 | fs.ModeSticky, -1, ""},
+		{"parent owned by another user", true, 0o755, nobody, "a parent folder owned by another user"},
+		{"parent owned by root", true, 0o755, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root {
+				needRoot(t)
+			}
+			parent := filepath.Join(t.TempDir(), "parent")
+			if err := os.Mkdir(parent, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(parent, "state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			chmod(t, parent, tt.mode)
+			if tt.owner >= 0 {
+				chownAll(t, tt.owner, parent)
+			}
+			_, err := lab.SecureStateDir(dir)
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("SecureStateDir(%s) under a %v parent: %v; want it accepted", dir, tt.mode, err)
+				}
+				return
+			}
+			var unsafe *lab.UnsafePathError
+			if !errors.As(err, &unsafe) || unsafe.Path != parent || !unsafe.Parent {
+				t.Fatalf("SecureStateDir(%s): got %v; want *lab.UnsafePathError naming %s", dir, err, parent)
+			}
+			for _, want := range []string{parent, tt.reason, "mktemp -d"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if err := startErr(t, dir); !errors.As(err, &unsafe) {
+				t.Errorf("Start under that parent: got %v; want *lab.UnsafePathError", err)
+			}
+		})
+	}
+}

@@ -50,6 +50,8 @@ every refusal. GET /healthz answers 200 for load balancers.`,
 	f.StringSliceVar(&cfg.ProxyProtocol.Trusted, "proxy-trusted", nil, "read PROXY v1/v2 headers from these load balancer IPs/CIDRs only (repeat or comma-separate); others sending one are refused (default: off)")
 	f.BoolVar(&cfg.ProxyProtocol.Required, "proxy-required", false, "with --proxy-trusted: trusted senders must send a PROXY header")
 	f.DurationVar(&cfg.BodyTimeout, "body-timeout", 0, "time a request body may take once the headers are in, like http.sys EntityBody (default 30s)")
+	f.DurationVar(&cfg.HeaderTimeout, "header-timeout", 0, "time the request line and headers may take, like http.sys HeaderWait (default 10s)")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "time a keep-alive connection may wait for its next request, like http.sys IdleConnection (default 2m)")
 	iis.register(cmd)
 	f.IntVar(&listenFD, "listen-fd", 0, "serve on this inherited listener fd (used by the lab)")
 	f.MarkHidden("listen-fd")
@@ -78,6 +80,8 @@ func mergeBackendConfig(fs *pflag.FlagSet, file string, flags backend.Config, ii
 	overlay(fs, "proxy-trusted", &c.ProxyProtocol.Trusted, flags.ProxyProtocol.Trusted)
 	overlay(fs, "proxy-required", &c.ProxyProtocol.Required, flags.ProxyProtocol.Required)
 	overlay(fs, "body-timeout", &c.BodyTimeout, flags.BodyTimeout)
+	overlay(fs, "header-timeout", &c.HeaderTimeout, flags.HeaderTimeout)
+	overlay(fs, "idle-timeout", &c.IdleTimeout, flags.IdleTimeout)
 	iis.apply(fs, &c)
 	return c, backendFlags.explain(c.Validate(), fs, file)
 }
@@ -87,6 +91,7 @@ var backendFlags = flagFor{
 	"name": "name", "listen": "listen", "keytab": "keytab", "spn": "spn", "realm": "realm",
 	"tls_cert": "tls-cert", "tls_key": "tls-key", "clock_offset": "clock-offset",
 	"proxy_protocol.trusted": "proxy-trusted", "proxy_protocol.required": "proxy-required", "body_timeout": "body-timeout",
+	"header_timeout": "header-timeout", "idle_timeout": "idle-timeout",
 	"batchLogonRight": "batch-logon-right", "authPersistNonNTLM": "auth-persist-non-ntlm",
 	"authPersistSingleRequest": "auth-persist-single-request", "maxFieldLength": "max-field-length",
 	"maxRequestBytes": "max-request-bytes", "maxConnections": "max-connections", "providers": "providers",
