@@ -102,7 +102,15 @@ func (m *Metric) applyPaired() {
 		return
 	}
 	r := pr.Range
-	m.Ratio, m.RatioRange, m.Tie = pr.Median, &r, r.contains(1)
+	m.Ratio, m.RatioRange, m.Tie = pr.Median, &r, r.isTie()
+}
+
+// isTie reports whether a ratio range says "no difference": it holds 1.0,
+// or both its ends show as 1.00 (9,700 idle connections costing nginx two
+// descriptors fewer is not a loss worth a line).
+func (r Range) isTie() bool {
+	near := func(v float64) bool { return math.Abs(v-1) < 0.005 }
+	return r.contains(1) || near(r.min()) && near(r.max())
 }
 
 // upgrade fills, in a results file written before paired ratios, each
@@ -110,6 +118,9 @@ func (m *Metric) applyPaired() {
 // but krbfarm's and direct.
 func (r *Results) upgrade() {
 	for _, m := range r.Metrics {
+		if m.RatioRange != nil && !m.Tie && m.RatioRange.isTie() {
+			m.Tie = true // a file written before ties to display precision
+		}
 		if m.RoundRatios != nil || m.BestPeer == "" {
 			continue
 		}

@@ -103,3 +103,22 @@ func TestBusyShare(t *testing.T) {
 		t.Errorf("busyLines:\n%s", lines)
 	}
 }
+
+// A ratio range that shows as 1.00..1.00 is a tie even when it misses 1.0
+// by a hair; one that shows 1.01 at an end is not.
+func TestTieToDisplayPrecision(t *testing.T) {
+	for _, tt := range []struct {
+		r    Range
+		want bool
+	}{
+		{Range{1.0001, 1.0001}, true},
+		{Range{0.9999, 1.0049}, true},
+		{Range{0.98, 1.02}, true},
+		{Range{1.0051, 1.02}, false},
+		{Range{0.97, 0.994}, false},
+	} {
+		if got := tt.r.isTie(); got != tt.want {
+			t.Errorf("%v.isTie() = %v; want %v", tt.r, got, tt.want)
+		}
+	}
+}

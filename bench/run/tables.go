@@ -201,7 +201,7 @@ func (ts tableSpec) intro(r *Results) string {
 	return fmt.Sprintf("`%s`, `%s`: %s CPUs (%s), kernel %s, %s, krbfarm %s; %s interleaved rounds of %s; %s. "+
 		"Median (min..max) of the rounds; the ratio is the median (min..max) of krbfarm's per-round ratios to the peer "+
 		"(each round runs every subject back to back, so the machine's drift common to a round cancels), "+
-		"\"tie\" when that range holds 1.0; CPU lines are per operation.",
+		"\"tie\" when that range holds 1.0 or shows as 1.00..1.00; CPU lines are per operation.",
 		ts.command, ts.file, r.Machine["nproc"], r.Machine["cpu"], r.Machine["kernel"], r.Machine["go"], commit,
 		rounds, r.Settings["duration"], pin)
 }
