@@ -1,7 +1,6 @@
 package clients_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/krbfarm/krbfarm/internal/chromiumtest"
 	"github.com/krbfarm/krbfarm/internal/peertest"
 
 	"github.com/chromedp/chromedp"
@@ -39,7 +38,7 @@ const (
 
 func TestChromiumKerberosThroughLB(t *testing.T) {
 	tools := chromiumTools{
-		chromium: needPeer(t, "chromium", "chromium", "chromium-browser", "google-chrome"),
+		chromium: chromiumtest.Need(t),
 		certutil: needPeer(t, "libnss3-tools", "certutil"),
 		kinit:    needPeer(t, "krb5-user", "kinit"),
 	}
@@ -72,50 +71,17 @@ func needPeer(t *testing.T, pkg string, programs ...string) string {
 	return ""
 }
 
-// browser is a running headless Chromium; ctx is its first tab.
-type browser struct {
-	ctx context.Context
-	out *lockedBuffer // Chromium's stdout and stderr
-}
-
 // startChromium runs Chromium with a fresh profile, the lab CA trusted in
 // its NSS database and alice's credential cache, and stops it when t ends.
-func startChromium(ctx context.Context, t *testing.T, tools chromiumTools, in lab.Info) *browser {
+func startChromium(ctx context.Context, t *testing.T, tools chromiumTools, in lab.Info) *chromiumtest.Browser {
 	t.Helper()
 	home := nssHome(ctx, t, tools.certutil, in.CACert)
 	ccache := kinitCache(ctx, t, tools.kinit, in)
-	b := &browser{out: &lockedBuffer{}}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(tools.chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox, // as root in a container; never on a desktop
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+	return chromiumtest.Start(ctx, t, tools.chromium,
 		// Kerberos only for the farm's name. *.localhost resolves to
 		// loopback inside Chromium, so the URL keeps the SPN's name.
 		chromedp.Flag("auth-server-allowlist", in.FQDN),
-		chromedp.Env("HOME="+home, "KRB5_CONFIG="+in.Krb5Conf, "KRB5CCNAME="+ccache),
-		chromedp.CombinedOutput(b.out),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	tab, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc() // waits for Chromium to exit, before TempDir's cleanup
-		if t.Failed() {
-			t.Logf("chromium output (tail):\n%s", tail(b.out.String(), 40))
-		}
-	})
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start %s: %v", tools.chromium, err)
-	}
-	b.ctx = tab
-	return b
+		chromedp.Env("HOME="+home, "KRB5_CONFIG="+in.Krb5Conf, "KRB5CCNAME="+ccache))
 }
 
 // nssHome is a HOME whose NSS database (~/.pki/nssdb, where Chromium on
@@ -169,9 +135,9 @@ func run(ctx context.Context, t *testing.T, env []string, stdin, prog string, ar
 // back to NTLM, which the site also offers, has no NTLM credentials
 // headless, and stops with ERR_INVALID_AUTH_CREDENTIALS. That, or success (a
 // Chromium that loads GSSAPI up front), is what the first page may give.
-func warmUp(t *testing.T, b *browser, url string) {
+func warmUp(t *testing.T, b *chromiumtest.Browser, url string) {
 	t.Helper()
-	err := chromedp.Do(b.ctx, chromedp.Navigate(url))
+	err := chromedp.Do(b.Tab, chromedp.Navigate(url))
 	var le *chromedp.LoadError
 	switch {
 	case err == nil:
@@ -195,14 +161,14 @@ func warmUp(t *testing.T, b *browser, url string) {
 // HTTP/2 is not), and two connections a page always give the second turn to
 // the same host. When a page comes from the previous page's host, another
 // client connects in between, as a real farm's other users do.
-func pagesFromEveryHost(t *testing.T, b *browser, in lab.Info) {
+func pagesFromEveryHost(t *testing.T, b *chromiumtest.Browser, in lab.Info) {
 	t.Helper()
 	seen, last, repeat := map[string]int{}, "", false
 	for i := 0; i < maxPages && (i < minPages || len(seen) < len(in.Backends)); i++ {
 		if repeat {
 			t.Logf("another client connects, served by %s", otherClient(t, in))
 		}
-		p, err := visit(b.ctx, in.URL)
+		p, err := visit(b.Tab, in.URL)
 		if err != nil {
 			t.Fatalf("page %d: %v", i+1, err)
 		}
@@ -299,28 +265,4 @@ func otherClient(t *testing.T, in lab.Info) string {
 	}
 	res.Body.Close()
 	return res.Header.Get("X-Backend")
-}
-
-// lockedBuffer is an io.Writer safe for Chromium's two output pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// tail is the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -3,16 +3,12 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/krbfarm/krbfarm/internal/peertest"
+	"github.com/krbfarm/krbfarm/internal/chromiumtest"
 
 	"github.com/chromedp/chromedp"
 
@@ -30,7 +26,7 @@ const (
 )
 
 func TestDashboardInChromium(t *testing.T) {
-	chromium := needChromium(t)
+	chromium := chromiumtest.Need(t)
 	farm := labtest.Start(t, lab.Config{})
 	d := startDashboard(t, farm)
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
@@ -44,47 +40,11 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Run("break button changes the state shown", func(t *testing.T) { browserBreak(t, tab, farm) })
 }
 
-// needChromium returns Chromium's path, or skips t (fails it with
-// KRBFARM_REQUIRE_PEERS=1).
-func needChromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	msg := "chromium not installed: apt-get install -y chromium"
-	peertest.Missing(t, msg)
-	return ""
-}
-
 // startBrowser runs headless Chromium with a fresh profile and returns its
 // first tab; Chromium exits when t ends.
 func startBrowser(ctx context.Context, t *testing.T, chromium string) context.Context {
 	t.Helper()
-	out := &strings.Builder{}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox, // as root in a container; never on a desktop
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.CombinedOutput(&syncWriter{w: out}),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	tab, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc() // waits for Chromium to exit, before TempDir's cleanup
-	})
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start %s: %v\n%s", chromium, err, out)
-	}
-	return tab
+	return chromiumtest.Start(ctx, t, chromium).Tab
 }
 
 // poll waits, at most waitShown, for the JavaScript expression to be
@@ -94,7 +54,7 @@ func poll[T any](t *testing.T, tab context.Context, what, expr string) T {
 	v, err := chromedp.Run(tab, chromedp.Poll[T](expr, chromedp.WithPollingTimeout(waitShown), chromedp.WithPollingInterval(100*time.Millisecond)))
 	if err != nil {
 		body, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main")?.innerText ?? ""`))
-		t.Fatalf("%s: %v\npage:\n%s", what, err, tail(body, 30))
+		t.Fatalf("%s: %v\npage:\n%s", what, err, chromiumtest.Tail(body, 30))
 	}
 	return v
 }
@@ -162,22 +122,4 @@ func browserBreak(t *testing.T, tab context.Context, farm *lab.Farm) {
 		t.Fatalf("break answered:\n%s", out)
 	}
 	poll[bool](t, tab, h2+" clock shown off", fmt.Sprintf(`(%s) === "10m0s"`, hostCell(h2, clockCol)))
-}
-
-// syncWriter is an io.Writer safe for Chromium's two output pipes.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-// tail is the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
