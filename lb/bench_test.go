@@ -107,10 +107,16 @@ func oneConn(front string, buf []byte) error {
 		return err
 	}
 	defer c.Close()
+	return pingByte(c, buf)
+}
+
+// pingByte writes buf on c and reads as many bytes back into it, without
+// allocating (echoOnce, for tests, checks what comes back).
+func pingByte(c net.Conn, buf []byte) error {
 	if _, err := c.Write(buf); err != nil {
 		return err
 	}
-	_, err = io.ReadFull(c, buf)
+	_, err := io.ReadFull(c, buf)
 	return err
 }
 

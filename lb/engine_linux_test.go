@@ -66,8 +66,16 @@ func TestEpollIdleHoldsNoPipe(t *testing.T) {
 // TestEpollBackpressure: a client that reads slowly still gets a large
 // transfer intact, while the balancer holds bytes for it in the kernel.
 func TestEpollBackpressure(t *testing.T) {
-	data := make([]byte, 8<<20)
-	rand.NewChaCha8([32]byte{1}).Read(data)
+	slowClientGetsAll(t, 8<<20, 1)
+}
+
+// slowClientGetsAll sends size random bytes (seeded) from a backend
+// through an epoll balancer to a client that reads slowly at first, and
+// checks the client gets them all, in order.
+func slowClientGetsAll(t *testing.T, size int, seed byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{seed}).Read(data)
 	want := sha256.Sum256(data)
 	src := listen(t)
 	serve(src, func(c net.Conn) { c.Write(data) })
@@ -163,44 +171,7 @@ func TestEpollSpillPastSmallPipe(t *testing.T) {
 	old := pipeSize
 	pipeSize = 4096 // one page, as a spent quota leaves
 	t.Cleanup(func() { pipeSize = old })
-	data := make([]byte, 16<<20)
-	rand.NewChaCha8([32]byte{3}).Read(data)
-	want := sha256.Sum256(data)
-	src := listen(t)
-	serve(src, func(c net.Conn) {
-		if _, err := c.Write(data); err == nil {
-			c.(*net.TCPConn).CloseWrite()
-		}
-	})
-	_, front := startLB(t, Config{Mode: ModePassthrough, Engine: EngineEpoll, Backends: backends(src), Health: Health{Interval: time.Hour}}, nil, nil)
-	c, err := net.Dial("tcp", front)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(64 << 10)
-	c.SetDeadline(time.Now().Add(waitLimit))
-	c.(*net.TCPConn).CloseWrite()
-	h := sha256.New()
-	buf := make([]byte, 4<<10)
-	total := 0
-	for i := 0; ; i++ {
-		n, err := c.Read(buf)
-		h.Write(buf[:n])
-		total += n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read after %d bytes: %v", total, err)
-		}
-		if i%16 == 0 && i < 2048 { // slow at first: the balancer's writes block
-			time.Sleep(time.Millisecond)
-		}
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, want[:]) || total != len(data) {
-		t.Fatalf("client got %d bytes, sha256 %x; want %d, %x", total, got, len(data), want)
-	}
+	slowClientGetsAll(t, 16<<20, 3)
 }
 
 // TestEpollManyConns: many clients at once, each echoed its own payload

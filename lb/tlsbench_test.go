@@ -2,7 +2,6 @@ package lb
 
 import (
 	"crypto/tls"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -61,9 +60,5 @@ func oneTLSConn(front string, conf *tls.Config, buf []byte) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Write(buf); err != nil {
-		return err
-	}
-	_, err = io.ReadFull(c, buf)
-	return err
+	return pingByte(c, buf)
 }

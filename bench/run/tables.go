@@ -257,8 +257,9 @@ func servedLine(r *Results, cols []column) string {
 // other), by name.
 func generateTables(root string) (map[string]string, error) {
 	out := map[string]string{}
+	read := memoRead(root)
 	for _, ts := range benchTables {
-		r, err := readResults(filepath.Join(root, ts.file))
+		r, err := read(ts.file)
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -268,7 +269,7 @@ func generateTables(root string) (map[string]string, error) {
 		if len(ts.metrics(r)) > 0 {
 			t := ts.render(r)
 			if ts.rerun != "" {
-				line, err := ts.rerunLine(root, r)
+				line, err := ts.rerunLine(read, r)
 				if err != nil {
 					return nil, err
 				}
@@ -285,8 +286,8 @@ func generateTables(root string) (map[string]string, error) {
 // rerunLine says whether the committed second run finds the table's
 // paired ratios again (what `krbfarm-bench agree` judges), and names the
 // ones it does not; "" when there is no second run.
-func (ts tableSpec) rerunLine(root string, r *Results) (string, error) {
-	b, err := readResults(filepath.Join(root, ts.rerun))
+func (ts tableSpec) rerunLine(read func(string) (*Results, error), r *Results) (string, error) {
+	b, err := read(ts.rerun)
 	if os.IsNotExist(err) {
 		return "", nil
 	}
@@ -326,4 +327,22 @@ func (ts tableSpec) rerunLine(root string, r *Results) (string, error) {
 		return line + ".", nil
 	}
 	return line + "; not: " + strings.Join(off, "; ") + ".", nil
+}
+
+// memoRead reads each results file under root once, however many tables
+// come from it.
+func memoRead(root string) func(string) (*Results, error) {
+	type entry struct {
+		r   *Results
+		err error
+	}
+	seen := map[string]entry{}
+	return func(file string) (*Results, error) {
+		if e, ok := seen[file]; ok {
+			return e.r, e.err
+		}
+		r, err := readResults(filepath.Join(root, file))
+		seen[file] = entry{r, err}
+		return r, err
+	}
 }
