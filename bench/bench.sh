@@ -3,7 +3,7 @@
 # missing, raises the fd limit, builds krbfarm and the bench, and runs
 # bench/run: krbfarm lb vs HAProxy vs nginx stream on loopback, every metric
 # in interleaved rounds, each server's CPU per request, in both layouts.
-# Env: BENCH_DURATION (5s per run), BENCH_ROUNDS (5), BENCH_LAYOUTS
+# Env: BENCH_DURATION (3s per run), BENCH_ROUNDS (12), BENCH_LAYOUTS
 # (pinned,unpinned on 2+ CPUs; BENCH_PIN=1 or 0 picks one), BENCH_IDLE_CONNS
 # (10000), BENCH_OUT (bench/results.json), BENCH_KEEP (keep the temp dir),
 # BENCH_ENGINES (epoll; e.g. epoll,goroutine adds a krbfarm-goroutine column).

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"slices"
 )
@@ -114,7 +115,8 @@ func writeAgreement(w io.Writer, a, b *Results, units map[string]string) int {
 	}
 	fmt.Fprintln(w, "paired per-round ratios krbfarm_i / peer_i (the verdict): median (min..max)")
 	printAligned(w, rows)
-	fmt.Fprintf(w, "\n%d of %d paired ratios: each run's median lies inside the other run's range\n\n", len(list)-bad, len(list))
+	fmt.Fprintf(w, "\n%d of %d paired ratios: each run's median lies inside the other run's range\n", len(list)-bad, len(list))
+	fmt.Fprintf(w, "%s\n\n", chanceLine(list))
 	writeAbsolute(w, a, b, units)
 	writeRatios(w, a, b)
 	return bad
@@ -211,4 +213,54 @@ func agreeMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// This verdict fails now and then even when nothing changed and the
+// machine did not drift: two runs' rounds are two samples, and a median
+// of one falls outside the min..max of the other by chance. With rounds
+// drawn independently from one distribution (whatever it is: only ranks
+// matter), the chance that a metric agrees is about 0.72 with 5 rounds a
+// run, 0.87 with 7, 0.97 with 10 and 0.99 with 12. chanceLine says how
+// many misses chance alone would give over list, so that a reader can
+// tell drift (more misses than that) from sampling (about as many).
+func chanceLine(list []ratioAgreement) string {
+	expected := 0.0
+	for _, g := range list {
+		expected += 1 - chanceAgree(len(g.a.Rounds), len(g.b.Rounds))
+	}
+	return fmt.Sprintf("chance alone: had every round of both runs been drawn from one distribution (no drift), about %.1f of these %d would disagree (%d simulated pairs of runs per round count)",
+		expected, len(list), chanceTrials)
+}
+
+const chanceTrials = 20000
+
+var chanceMemo = map[[2]int]float64{}
+
+// chanceAgree is the probability, estimated over chanceTrials draws with
+// a fixed seed, that two runs of na and nb rounds drawn from one
+// continuous distribution agree: each median inside the other's min..max.
+func chanceAgree(na, nb int) float64 {
+	if na < 1 || nb < 1 {
+		return 0
+	}
+	if p, ok := chanceMemo[[2]int{na, nb}]; ok {
+		return p
+	}
+	r := rand.New(rand.NewPCG(uint64(na), uint64(nb)))
+	a, b := make([]float64, na), make([]float64, nb)
+	n := 0
+	for range chanceTrials {
+		for i := range a {
+			a[i] = r.Float64()
+		}
+		for i := range b {
+			b[i] = r.Float64()
+		}
+		if inside(median(a), span(b)) && inside(median(b), span(a)) {
+			n++
+		}
+	}
+	p := float64(n) / chanceTrials
+	chanceMemo[[2]int{na, nb}] = p
+	return p
 }

@@ -108,3 +108,26 @@ func TestAgreeMainBadInput(t *testing.T) {
 		t.Errorf("missing file: exit %d, want 2", code)
 	}
 }
+
+// TestChanceAgree checks the simulation against values worked out by
+// hand. One round a run never agrees: two draws differ. With 7 rounds
+// each, B's median lies above all of A when B holds the top 4 of the 14
+// ranks, C(10,3)/C(14,7) = 0.035, and below all of A as often; so each
+// median falls outside the other's range with chance 0.07, and the two
+// agree with chance a little over 1 - 2*0.07 = 0.86 (0.873).
+func TestChanceAgree(t *testing.T) {
+	if p := chanceAgree(1, 1); p != 0 {
+		t.Errorf("1 round each: %v; want 0", p)
+	}
+	for _, c := range []struct {
+		n      int
+		lo, hi float64
+	}{{5, 0.70, 0.73}, {7, 0.86, 0.885}, {12, 0.98, 0.995}} {
+		if p := chanceAgree(c.n, c.n); p < c.lo || p > c.hi {
+			t.Errorf("%d rounds each: %.4f; want %.2f..%.3f", c.n, p, c.lo, c.hi)
+		}
+	}
+	if chanceAgree(12, 12) <= chanceAgree(7, 7) {
+		t.Error("more rounds should agree more often")
+	}
+}

@@ -128,3 +128,52 @@ func loopbackAddr() (string, error) {
 	}
 	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
+
+// The pinned layout swaps its two CPUs from round to round: balancers on
+// CPU 1 and the load side on CPU 0 in rounds 1, 3, 5, ..., the other way
+// in rounds 2, 4, 6, .... The CPUs of this VM drift in speed one apart
+// from the other, over tens of seconds to minutes. Where one subject is
+// bound by the balancer's CPU and another by the load's, such a drift
+// moved their paired ratio between runs; with the CPUs swapped, each run
+// sees both assignments and its range holds what the drift does.
+func pinnedCPUs(round int) (lb, load string) {
+	if round%2 == 1 {
+		return "0", "1"
+	}
+	return "1", "0"
+}
+
+// pinRound sets e's CPUs for round (counted from 0) and moves the running
+// origin and balancers (with their threads and child processes) there;
+// it does nothing outside the pinned layout or when the CPUs stay.
+func (e *env) pinRound(round int, balancers []int) error {
+	if e.layout != layoutPinned {
+		return nil
+	}
+	lb, load := pinnedCPUs(round)
+	if lb == e.lbCPU && load == e.loadCPU {
+		return nil
+	}
+	e.lbCPU, e.loadCPU = lb, load
+	if e.originPID > 0 {
+		if err := repin(e.originPID, load); err != nil {
+			return fmt.Errorf("origin: %w", err)
+		}
+	}
+	for _, pid := range balancers {
+		if err := repin(pid, lb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repin moves every thread of pid and of its direct children to cpus.
+func repin(pid int, cpus string) error {
+	for _, p := range append([]int{pid}, children(pid)...) {
+		if out, err := runCommand("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(p)); err != nil {
+			return fmt.Errorf("taskset pid %d to CPU %s: %w: %s", p, cpus, err, out)
+		}
+	}
+	return nil
+}

@@ -10,7 +10,7 @@
 // shows each subject's median and min..max, and the CPU each server spent
 // per request, in each layout (pinned, unpinned).
 //
-// BENCH_DURATION (e.g. 2s), BENCH_ROUNDS (5), BENCH_LAYOUTS
+// BENCH_DURATION (3s), BENCH_ROUNDS (12), BENCH_LAYOUTS
 // (pinned,unpinned), BENCH_PIN (1: pinned only, 0: unpinned only),
 // BENCH_IDLE_CONNS and BENCH_ENGINES (e.g. epoll,goroutine) set the
 // defaults of -duration, -rounds, -layouts, -idle-conns and -engines.
@@ -85,8 +85,8 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "bench/results.json", "where to write the results as JSON")
 	fs.StringVar(&o.krbfarm, "krbfarm", "bin/krbfarm", "the krbfarm binary")
 	fs.StringVar(&o.pids, "pids", "", "append \"PID name\" of every process started here (default: in the temp dir)")
-	fs.DurationVar(&o.duration, "duration", envDuration("BENCH_DURATION", 5*time.Second), "each measured wrk run (env BENCH_DURATION)")
-	fs.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", 5), "interleaved rounds per metric (env BENCH_ROUNDS)")
+	fs.DurationVar(&o.duration, "duration", envDuration("BENCH_DURATION", 3*time.Second), "each measured wrk run (env BENCH_DURATION)")
+	fs.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", 12), "interleaved rounds per metric (env BENCH_ROUNDS)")
 	layouts := fs.String("layouts", envString("BENCH_LAYOUTS", defaultLayouts()), "pinned (balancers on CPU 1, origin and load on CPU 0, one worker each) and/or unpinned, comma-separated (env BENCH_LAYOUTS)")
 	fs.IntVar(&o.idleConns, "idle-conns", envInt("BENCH_IDLE_CONNS", 10000), "idle connections per balancer (env BENCH_IDLE_CONNS)")
 	fs.BoolVar(&o.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the temp dir (configs, logs) (env BENCH_KEEP)")

@@ -81,6 +81,13 @@ func (e *env) idleRuns(ctx context.Context, rounds int, res *Results) {
 	fds := newMetric(fmt.Sprintf("idle connections (%d): fds", n), "fds/conn", lower)
 	defer func() { res.Metrics = append(res.Metrics, mem, fds) }()
 	for round := range rounds {
+		if err := e.pinRound(round, nil); err != nil {
+			for _, b := range e.balancers() {
+				mem.fail(b, fmt.Errorf("round %d: %w", round+1, err))
+				fds.fail(b, fmt.Errorf("round %d: %w", round+1, err))
+			}
+			continue
+		}
 		for _, b := range e.balancers() {
 			if ctx.Err() != nil {
 				return

@@ -30,7 +30,8 @@ func newEnv(ps *procs, dir string, o options, layout string) (*env, error) {
 		e.krbfarms = append(e.krbfarms, subject)
 	}
 	if layout == layoutPinned {
-		e.lbCPU, e.loadCPU, e.workers = "1", "0", 1
+		e.lbCPU, e.loadCPU = pinnedCPUs(0)
+		e.workers = 1
 	}
 	e.conns = idleTarget(o.idleConns, lim.Max) + connSlack
 	return e, nil
@@ -58,7 +59,7 @@ func printHeader(res *Results, o options, conns int, nofile uint64) {
 	s["origin"] = fmt.Sprintf("nginx, sendfile, files of %d B and 64 MiB", smallSize)
 	s["workers"] = "pinned: 1 per server; unpinned: 1 per CPU (nginx worker_processes, HAProxy nbthread, Go GOMAXPROCS from affinity; krbfarm lb in passthrough runs its event loops on half the CPUs, at least 1, see docs/lb.md)"
 	s["layouts"] = strings.Join(o.layouts, ",")
-	s["pinning "+layoutPinned] = "taskset: balancers on CPU 1; origin, wrk and the idle-test client on CPU 0; one worker each"
+	s["pinning "+layoutPinned] = "taskset: balancers on one CPU; origin, wrk and the idle-test client on the other; one worker each; the two CPUs swap every round (balancers on CPU 1 in rounds 1, 3, 5, ..., on CPU 0 in rounds 2, 4, 6, ...), so that a drift of one CPU's speed against the other's falls inside each run's range"
 	s["pinning "+layoutUnpinned] = fmt.Sprintf("none: every process may run on every CPU; %d workers each", runtime.NumCPU())
 	s["idle_conns"] = strconv.Itoa(conns)
 	s["engines"] = strings.Join(o.engines, ",") + " (krbfarm passthrough: the first is the krbfarm column; TLS termination has one engine)"
@@ -148,7 +149,21 @@ func (e *env) startAll(ctx context.Context, balancers []string, tag, scheme, ori
 // warm-up, and hands each run's result and the CPU its server spent to
 // record; a subject whose balancer did not start is recorded as failed.
 func (e *env) runRounds(ctx context.Context, name string, o options, targets map[string]target, l load, record func(string, wrkResult, time.Duration, error)) {
+	var balancers []int
+	for _, s := range e.balancers() {
+		if t := targets[s]; t.pid > 0 && t.pid != e.originPID {
+			balancers = append(balancers, t.pid)
+		}
+	}
 	for round := range o.rounds {
+		if err := e.pinRound(round, balancers); err != nil {
+			for _, s := range e.subjects() {
+				if _, ok := targets[s]; ok {
+					record(s, wrkResult{}, 0, fmt.Errorf("round %d: %w", round+1, err))
+				}
+			}
+			continue
+		}
 		for _, s := range e.subjects() {
 			t, ok := targets[s]
 			if ctx.Err() != nil {
