@@ -301,6 +301,7 @@ func (ts tableSpec) rerunLine(read func(string) (*Results, error), r *Results) (
 			ts.file, commitA, ts.rerun, commitB, ts.rerun)
 	}
 	var n int
+	var chance float64
 	var off []string
 	labels := map[string]string{}
 	for _, m := range ts.metrics(r) {
@@ -311,6 +312,7 @@ func (ts tableSpec) rerunLine(read func(string) (*Results, error), r *Results) (
 			continue
 		}
 		n++
+		chance += 1 - chanceAgree(len(g.a.Rounds), len(g.b.Rounds))
 		if !g.agree {
 			off = append(off, fmt.Sprintf("%s vs %s: %.3f (%.3f..%.3f) then %.3f (%.3f..%.3f), a median %.1f%% outside",
 				labels[g.metric], g.peer, g.a.Median, g.a.Range.min(), g.a.Range.max(),
@@ -321,8 +323,9 @@ func (ts tableSpec) rerunLine(read func(string) (*Results, error), r *Results) (
 		return "", nil
 	}
 	line := fmt.Sprintf("A second run of the same commit, `%s` (`bin/krbfarm-bench agree %s %s`): %d of %d paired ratios "+
-		"(krbfarm to each peer, this layout) have each run's median inside the other run's range",
-		ts.rerun, ts.file, ts.rerun, n-len(off), n)
+		"(krbfarm to each peer, this layout) have each run's median inside the other run's range "+
+		"(chance alone, rounds drawn alike with no drift, would leave about %.1f outside)",
+		ts.rerun, ts.file, ts.rerun, n-len(off), n, chance)
 	if len(off) == 0 {
 		return line + ".", nil
 	}
