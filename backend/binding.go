@@ -106,9 +106,29 @@ func (p *bindingPolicy) check(req *messages.APReq, ch Channel) (string, error) {
 	}
 	bnd, present := tokenBindings(&req.Authenticator)
 	if p.flags&flagProxy != 0 {
-		return p.serviceBinding(req, present)
+		spn := req.Ticket.SName.PrincipalNameString()
+		return p.serviceBinding(spn, "the ticket is for "+spn, present)
 	}
 	return p.channelBinding(bnd, present, ch)
+}
+
+// checkNTLM applies them to a verified NTLMv2 response's AV pairs, as
+// http.sys does for NTLM: MsvAvChannelBindings in place of the
+// authenticator's Bnd, MsvAvTargetName in place of the ticket's SPN.
+func (p *bindingPolicy) checkNTLM(av ntlmClientAV, ch Channel) (string, error) {
+	if p.mode == TokenCheckingNone || p.mode == "" {
+		return "", nil
+	}
+	if p.flags&flagProxy != 0 {
+		if av.target == "" && p.flags&flagNoServiceCheck == 0 {
+			if p.mode != TokenCheckingRequire {
+				return "", nil // Allow: a client without target names passes unbound
+			}
+			return "", bindingErr(ReasonServiceBinding, "tokenChecking Require with flags Proxy: the NTLM response names no target (no MsvAvTargetName), so it cannot be bound to a service: the client predates Extended Protection; tokenChecking Allow accepts it unbound")
+		}
+		return p.serviceBinding(av.target, "the NTLM response names target "+av.target+" (MsvAvTargetName)", av.bindings != [16]byte{})
+	}
+	return p.channelBinding(av.bindings, av.bindings != [16]byte{}, ch)
 }
 
 // channelBinding compares the token's bindings with this host's own TLS
@@ -131,18 +151,17 @@ func (p *bindingPolicy) channelBinding(bnd [16]byte, present bool, ch Channel) (
 
 // serviceBinding is http.sys's Proxy rule: no exact match (the client's
 // bindings name the proxy's certificate), bindings present with Require
-// unless ProxyCohosting, and the ticket's SPN in spns unless
-// NoServiceNameCheck.
-func (p *bindingPolicy) serviceBinding(req *messages.APReq, present bool) (string, error) {
+// unless ProxyCohosting, and the token's service name (spn, described
+// by named) in spns unless NoServiceNameCheck.
+func (p *bindingPolicy) serviceBinding(spn, named string, present bool) (string, error) {
 	if !present && p.mode == TokenCheckingRequire && p.flags&flagCohosting == 0 {
 		return "", bindingErr(ReasonBindingMissing, "tokenChecking Require with flags Proxy: the token carries no channel bindings, so the client did not reach the proxy over TLS (plain HTTP): add flag ProxyCohosting to accept such clients")
 	}
 	if p.flags&flagNoServiceCheck != 0 {
 		return BindingService, nil
 	}
-	spn := req.Ticket.SName.PrincipalNameString()
 	if !p.spns[strings.ToLower(spn)] {
-		return "", bindingErr(ReasonServiceBinding, "flags Proxy: the ticket is for %s, which is not in extendedProtection.spns (%d listed): add it to spns if clients reach the site by that name", spn, len(p.spns))
+		return "", bindingErr(ReasonServiceBinding, "flags Proxy: %s, which is not in extendedProtection.spns (%d listed): add it to spns if clients reach the site by that name", named, len(p.spns))
 	}
 	return BindingService, nil
 }

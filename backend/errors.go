@@ -54,6 +54,9 @@ type AuthError struct {
 	// User is the client principal when the ticket could be decrypted
 	// (skew, replay, ...); "" when it could not (Windows logs "-").
 	User string
+	// Package is the 4625 authentication package when the reason alone
+	// does not tell it (an Extended Protection refusal of an NTLM logon).
+	Package string
 }
 
 // withUser names the ticket's client on a refusal.

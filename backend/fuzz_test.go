@@ -51,17 +51,24 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 // FuzzNTLM feeds NTLM messages to the header decoder, the AUTHENTICATE
-// parser and the logon check (with a challenge pending): any input gives an
-// *AuthError or a valid identity, never a panic.
+// parser, the AV pair reader and the logon check (with a challenge
+// pending, Extended Protection required on a TLS channel): any input gives
+// an *AuthError or a valid identity, never a panic.
 func FuzzNTLM(f *testing.F) {
 	kt := newKeytab(f, testSPN, testPass, 2, aes256)
-	s, _ := newSite(f, "server1", writeKeytab(f, kt), func(c *Config) { c.NTLMUsers = ntlmUsersFile(f) })
+	s, _ := newSite(f, "server1", writeKeytab(f, kt), func(c *Config) {
+		c.NTLMUsers = ntlmUsersFile(f)
+		c.ExtendedProtection.TokenChecking = TokenCheckingRequire
+	})
+	endPoint := []byte("tls-server-end-point:host")
+	bnd := ChannelBindingsHash(endPoint)
 	chal := []byte("12345678")
 	ch := buildNTLMChallenge(chal, 0, s.ntlmNames, time.Now())
 	f.Add(ntlmType1())
 	f.Add(ch)
 	f.Add(ntlmClient{user: "alice", domain: "D", password: "alice-password"}.authenticate(f, ch))
 	f.Add(ntlmClient{user: "alice", password: "x", v1: true}.authenticate(f, ch))
+	f.Add(ntlmClient{user: "alice", domain: "D", password: "alice-password", bindings: bnd[:], target: testSPN}.authenticate(f, ch))
 	f.Add([]byte("NTLMSSP\x00\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		b64 := base64.StdEncoding.EncodeToString(msg)
@@ -73,7 +80,8 @@ func FuzzNTLM(f *testing.F) {
 		}
 		cs := &connState{}
 		cs.setChallenge(chal, s.verifier.now())
-		id, err := s.ntlmLogon(cs, msg, "127.0.0.1:1")
+		ntlmv2Pairs(msg)
+		id, err := s.ntlmLogon(cs, msg, "127.0.0.1:1", Channel{EndPoint: endPoint})
 		var ae *AuthError
 		if err == nil && (id == nil || id.User == "" || id.Mechanism != "NTLM") {
 			t.Fatalf("nil error with identity %+v", id)

@@ -132,6 +132,8 @@ func failureUser(ae *AuthError) string {
 // failurePackage names the authentication package a refusal came from.
 func failurePackage(ae *AuthError) string {
 	switch {
+	case ae.Package != "":
+		return ae.Package
 	case ae.Code != 0, ae.Name == ReasonReplayCacheFull, strings.HasPrefix(ae.Name, "EPA_"):
 		return mechKerberos
 	case strings.HasPrefix(ae.Name, "NTLM"):

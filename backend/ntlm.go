@@ -24,6 +24,8 @@ const (
 const (
 	ntlmFlagUnicode          = 0x00000001
 	ntlmFlagRequestTarget    = 0x00000004
+	ntlmFlagSign             = 0x00000010
+	ntlmFlagSeal             = 0x00000020
 	ntlmFlagNTLM             = 0x00000200
 	ntlmFlagAlwaysSign       = 0x00008000
 	ntlmFlagTargetTypeDomain = 0x00010000
@@ -138,7 +140,11 @@ func buildNTLMChallenge(challenge []byte, clientFlags uint32, names ntlmNames, n
 	flags := uint32(ntlmFlagUnicode | ntlmFlagRequestTarget | ntlmFlagNTLM | ntlmFlagAlwaysSign |
 		ntlmFlagTargetTypeDomain | ntlmFlagExtendedSecurity | ntlmFlagTargetInfo | ntlmFlagVersion |
 		ntlmFlag128 | ntlmFlag56)
-	flags |= clientFlags & ntlmFlagKeyExch
+	// What Windows grants when asked (MS-NLMP 3.2.5.1.1): gss-ntlmssp
+	// gives up ("A required Negotiate flag was not provided") when the
+	// SIGN it asked for is not returned. HTTP never signs or seals after
+	// the logon, so granting them changes nothing here.
+	flags |= clientFlags & (ntlmFlagKeyExch | ntlmFlagSign | ntlmFlagSeal)
 	target := utf16le(names.Domain)
 	info := targetInfo(names, now)
 	const hdr = 56
@@ -207,4 +213,48 @@ func ntlmv2Valid(ntHash []byte, a *ntlmAuthenticate, challenge []byte) bool {
 	key := hmacMD5(ntHash, utf16le(strings.ToUpper(a.User)+a.Domain))
 	proof := hmacMD5(key, challenge, a.NTResponse[16:])
 	return hmac.Equal(proof, a.NTResponse[:16])
+}
+
+// The AV pairs Extended Protection reads (MS-NLMP 2.2.2.1).
+const (
+	avEOL             = 0x0000 // MsvAvEOL
+	avTargetName      = 0x0009 // MsvAvTargetName: the SPN the client meant, UTF-16LE
+	avChannelBindings = 0x000A // MsvAvChannelBindings: MD5 of gss_channel_bindings_struct
+)
+
+// ntlmClientAV is what Extended Protection reads from the AV pairs of an
+// NTLMv2 response: the channel bindings hash (all zero when the client
+// has none) and the target name ("" when absent). The response's
+// NTProofStr covers them, so they are the client's once it verifies.
+type ntlmClientAV struct {
+	bindings [16]byte
+	target   string
+}
+
+// ntlmv2Pairs reads the AV pairs of an NTLMv2 response's client challenge
+// (MS-NLMP 2.2.2.7: NTResponse after its 16-byte NTProofStr; 28 bytes of
+// header, then pairs up to MsvAvEOL). A list cut short ends where it
+// breaks; a pair of the wrong size is ignored.
+func ntlmv2Pairs(ntResponse []byte) ntlmClientAV {
+	var av ntlmClientAV
+	const hdr = 16 + 28
+	if len(ntResponse) < hdr {
+		return av
+	}
+	b := ntResponse[hdr:]
+	for len(b) >= 4 {
+		id, n := binary.LittleEndian.Uint16(b), int(binary.LittleEndian.Uint16(b[2:]))
+		if id == avEOL || len(b) < 4+n {
+			break
+		}
+		v := b[4 : 4+n]
+		switch {
+		case id == avChannelBindings && n == 16:
+			copy(av.bindings[:], v)
+		case id == avTargetName && n%2 == 0:
+			av.target = ntlmString(v, true)
+		}
+		b = b[4+n:]
+	}
+	return av
 }

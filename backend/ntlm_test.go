@@ -36,6 +36,14 @@ func TestNTLMKnownAnswers(t *testing.T) {
 type ntlmClient struct {
 	user, domain, password string
 	v1                     bool // send a 24-byte NTLMv1-style response
+	// Extended Protection, as Windows clients add them to the server's
+	// AV pairs: MsvAvChannelBindings (16 bytes; nil: none) and
+	// MsvAvTargetName ("": none).
+	bindings []byte
+	target   string
+	// tamper flips a bit of the channel bindings after the response is
+	// computed, as a man in the middle rewriting them would.
+	tamper bool
 }
 
 // authenticate answers a CHALLENGE_MESSAGE with an AUTHENTICATE_MESSAGE
@@ -52,13 +60,40 @@ func (c ntlmClient) authenticate(t testing.TB, challenge []byte) []byte {
 	blob := []byte{1, 1, 0, 0, 0, 0, 0, 0}
 	blob = binary.LittleEndian.AppendUint64(blob, fileTime(time.Now()))
 	blob = append(blob, "cli-chal"...)
-	blob = append(append(append(blob, 0, 0, 0, 0), info...), 0, 0, 0, 0)
+	pairs := info
+	if c.bindings != nil || c.target != "" {
+		// The server's pairs end with MsvAvEOL (4 zero bytes): insert before it.
+		pairs = bytes.Clone(info[:len(info)-4])
+		if c.bindings != nil {
+			pairs = appendAVPair(pairs, 0x000A, c.bindings)
+		}
+		if c.target != "" {
+			pairs = appendAVPair(pairs, 0x0009, utf16le(c.target))
+		}
+		pairs = append(pairs, 0, 0, 0, 0)
+	}
+	blob = append(append(append(blob, 0, 0, 0, 0), pairs...), 0, 0, 0, 0)
 	key := hmacMD5(NTHash(c.password), utf16le(strings.ToUpper(c.user)+c.domain))
 	nt := append(hmacMD5(key, challenge[24:32], blob), blob...)
+	if c.tamper {
+		i := bytes.Index(nt, c.bindings)
+		if i < 0 {
+			t.Fatal("tamper: no bindings in the response")
+		}
+		nt[i] ^= 1
+	}
 	if c.v1 {
 		nt = nt[:24]
 	}
 	return buildAuthenticate(make([]byte, 24), nt, utf16le(c.domain), utf16le(c.user), utf16le("WS1"))
+}
+
+// appendAVPair appends an AV_PAIR (MS-NLMP 2.2.2.1): AvId, AvLen (both
+// little-endian uint16), then the value.
+func appendAVPair(b []byte, id uint16, v []byte) []byte {
+	b = binary.LittleEndian.AppendUint16(b, id)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
+	return append(b, v...)
 }
 
 // buildAuthenticate lays out an AUTHENTICATE_MESSAGE with its payloads.

@@ -81,7 +81,7 @@ func (s *Site) serveNTLM(w http.ResponseWriter, r *http.Request, cs *connState, 
 	case ntlmTypeNegotiate:
 		s.ntlmChallenge(w, r, cs, t)
 	case ntlmTypeAuthenticate:
-		id, err := s.ntlmLogon(cs, t.msg, r.RemoteAddr)
+		id, err := s.ntlmLogon(cs, t.msg, r.RemoteAddr, channelOf(r))
 		if err != nil {
 			s.refuse(w, r, err)
 			return
@@ -124,8 +124,10 @@ func spnegoResp(state spnego.NegState, tok []byte) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// ntlmLogon checks an AUTHENTICATE message as a domain controller would.
-func (s *Site) ntlmLogon(cs *connState, msg []byte, remote string) (*Identity, error) {
+// ntlmLogon checks an AUTHENTICATE message as a domain controller would,
+// then applies Extended Protection to it as http.sys does for a
+// connection that came on channel.
+func (s *Site) ntlmLogon(cs *connState, msg []byte, remote string, channel Channel) (*Identity, error) {
 	now := s.verifier.now()
 	ch := cs.takeChallenge(now, ntlmChallengeMaxAge)
 	if ch == nil {
@@ -148,9 +150,14 @@ func (s *Site) ntlmLogon(cs *connState, msg []byte, remote string) (*Identity, e
 	if !ntlmv2Valid(hash, a, ch) {
 		return nil, &AuthError{Name: ReasonNTLMBadPassword, User: a.Domain + `\` + a.User, Detail: "NTLMv2 response for " + a.Domain + `\` + a.User + " does not match the account's password"}
 	}
+	binding, err := s.verifier.epa.Load().checkNTLM(ntlmv2Pairs(a.NTResponse), channel)
+	if ae, ok := err.(*AuthError); ok {
+		ae.User, ae.Package = a.Domain+`\`+a.User, mechNTLM
+		return nil, ae
+	}
 	user := ntlmUserKey(a.User)
 	if s.cfg.Realm != "" {
 		user += "@" + s.cfg.Realm
 	}
-	return &Identity{User: user, Realm: s.cfg.Realm, Mechanism: mechNTLM, Remote: remote, AuthTime: now}, nil
+	return &Identity{User: user, Realm: s.cfg.Realm, Mechanism: mechNTLM, Remote: remote, AuthTime: now, Binding: binding}, nil
 }

@@ -2,8 +2,9 @@
 # Installs what krbfarm's demo and tests need on Debian/Ubuntu, if missing:
 # the MIT Kerberos KDC, admin tools and clients, curl, haproxy (PROXY
 # protocol interop tests), and the real outside clients of lab/clients:
-# python3-gssapi, python3-requests-kerberos, chromium with libnss3-tools
-# (the browser test trusts the lab CA through certutil). As root it runs
+# python3-gssapi, python3-requests-kerberos, gss-ntlmssp (a real NTLM
+# client with channel bindings, through python-gssapi), chromium with
+# libnss3-tools (the browser test trusts the lab CA through certutil). As root it runs
 # apt-get; otherwise it uses sudo when available, or says what to run.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ have haproxy      || need+=(haproxy)
 # Kerberos packages.
 /usr/bin/python3 -c 'import gssapi' 2>/dev/null            || need+=(python3-gssapi)
 /usr/bin/python3 -c 'import requests_kerberos' 2>/dev/null || need+=(python3-requests-kerberos)
+ls /usr/lib/*/gssntlmssp/gssntlmssp.so >/dev/null 2>&1     || need+=(gss-ntlmssp)
 have chromium     || need+=(chromium)
 have certutil     || need+=(libnss3-tools)
 
