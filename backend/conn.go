@@ -15,10 +15,18 @@ type connKey struct{}
 // and an NTLM challenge in flight. NTLM's three messages must ride one
 // connection, which is why this state is per connection.
 type connState struct {
-	mu        sync.Mutex
-	id        *Identity // authenticated on this connection; nil: not (or not persisted)
-	challenge []byte    // NTLM server challenge sent on this connection, awaiting the AUTHENTICATE
-	issued    time.Time // when challenge was sent
+	mu     sync.Mutex
+	id     *Identity   // authenticated on this connection; nil: not (or not persisted)
+	ntlm   ntlmPending // NTLM handshake in flight on this connection, awaiting the AUTHENTICATE
+	issued time.Time   // when its challenge was sent
+}
+
+// ntlmPending is an NTLM handshake waiting for its AUTHENTICATE: the
+// server challenge, and the NEGOTIATE and CHALLENGE messages as they
+// went over the wire, which the AUTHENTICATE's MIC covers.
+type ntlmPending struct {
+	challenge           []byte
+	negotiate, challMsg []byte
 }
 
 // withConnState is http.Server.ConnContext: a fresh state per connection.
@@ -50,22 +58,22 @@ func (c *connState) keep(id *Identity) {
 }
 
 // setChallenge records an NTLM challenge sent on this connection.
-func (c *connState) setChallenge(ch []byte, now time.Time) {
+func (c *connState) setChallenge(p ntlmPending, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.challenge, c.issued, c.id = ch, now, nil
+	c.ntlm, c.issued, c.id = p, now, nil
 }
 
-// takeChallenge returns and forgets the pending NTLM challenge: each one
-// answers one AUTHENTICATE only. nil when none is pending or it is older
-// than maxAge.
-func (c *connState) takeChallenge(now time.Time, maxAge time.Duration) []byte {
+// takeChallenge returns and forgets the pending NTLM handshake: each
+// challenge answers one AUTHENTICATE only. Its challenge is nil when none
+// is pending or it is older than maxAge.
+func (c *connState) takeChallenge(now time.Time, maxAge time.Duration) ntlmPending {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := c.challenge
-	c.challenge = nil
-	if ch == nil || now.Sub(c.issued) > maxAge {
-		return nil
+	p := c.ntlm
+	c.ntlm = ntlmPending{}
+	if p.challenge == nil || now.Sub(c.issued) > maxAge {
+		return ntlmPending{}
 	}
-	return ch
+	return p
 }

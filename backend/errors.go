@@ -32,6 +32,7 @@ const (
 	ReasonNTLMBadPassword = "NTLM_WRONG_PASSWORD" // 0xC000006A
 	ReasonNTLMNoChallenge = "NTLM_NO_CHALLENGE"   // AUTHENTICATE on a connection that got no challenge
 	ReasonNTLMv1          = "NTLM_V1_REFUSED"     // only NTLMv2 is accepted (LmCompatibilityLevel 5)
+	ReasonNTLMBadMIC      = "NTLM_MIC_INVALID"    // the AUTHENTICATE's MIC does not cover the messages sent
 
 	// ReasonNoBatchRight: the app pool identity lacks SeBatchLogonRight.
 	ReasonNoBatchRight = "LOGON_TYPE_NOT_GRANTED"

@@ -79,7 +79,7 @@ func FuzzNTLM(f *testing.F) {
 			t.Fatal("nil message without error")
 		}
 		cs := &connState{}
-		cs.setChallenge(chal, s.verifier.now())
+		cs.setChallenge(ntlmPending{challenge: chal, negotiate: ntlmType1(), challMsg: ch}, s.verifier.now())
 		ntlmv2Pairs(msg)
 		id, err := s.ntlmLogon(cs, msg, "127.0.0.1:1", Channel{EndPoint: endPoint})
 		var ae *AuthError

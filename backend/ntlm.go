@@ -1,8 +1,10 @@
 package backend
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
+	arc4 "crypto/rc4"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,6 +62,8 @@ func ntlmFlags(b []byte, off int) uint32 {
 type ntlmAuthenticate struct {
 	Domain, User, Workstation string
 	NTResponse                []byte
+	SessionKey                []byte // EncryptedRandomSessionKey (with KEY_EXCH)
+	Flags                     uint32 // NegotiateFlags; 0 in a message too short to hold them
 }
 
 // parseNTLMAuthenticate decodes an AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3),
@@ -77,12 +81,19 @@ func parseNTLMAuthenticate(b []byte) (*ntlmAuthenticate, error) {
 		}
 		bufs[i] = v
 	}
-	return &ntlmAuthenticate{
-		NTResponse:  bufs[0],
-		Domain:      ntlmString(bufs[1], unicode),
-		User:        ntlmString(bufs[2], unicode),
-		Workstation: ntlmString(bufs[3], unicode),
-	}, nil
+	a := &ntlmAuthenticate{Flags: ntlmFlags(b, 60)}
+	if len(b) >= 64 {
+		k, err := secBuf(b, 52)
+		if err != nil {
+			return nil, err
+		}
+		a.SessionKey = k
+	}
+	a.NTResponse = bufs[0]
+	a.Domain = ntlmString(bufs[1], unicode)
+	a.User = ntlmString(bufs[2], unicode)
+	a.Workstation = ntlmString(bufs[3], unicode)
+	return a, nil
 }
 
 // secBuf returns the payload a security buffer header at off points to.
@@ -218,6 +229,7 @@ func ntlmv2Valid(ntHash []byte, a *ntlmAuthenticate, challenge []byte) bool {
 // The AV pairs Extended Protection reads (MS-NLMP 2.2.2.1).
 const (
 	avEOL             = 0x0000 // MsvAvEOL
+	avFlags           = 0x0006 // MsvAvFlags, a little-endian uint32
 	avTargetName      = 0x0009 // MsvAvTargetName: the SPN the client meant, UTF-16LE
 	avChannelBindings = 0x000A // MsvAvChannelBindings: MD5 of gss_channel_bindings_struct
 )
@@ -229,7 +241,11 @@ const (
 type ntlmClientAV struct {
 	bindings [16]byte
 	target   string
+	flags    uint32 // MsvAvFlags: avFlagMIC says the AUTHENTICATE carries a MIC
 }
+
+// avFlagMIC is the MsvAvFlags bit saying the AUTHENTICATE carries a MIC.
+const avFlagMIC = 0x00000002
 
 // ntlmv2Pairs reads the AV pairs of an NTLMv2 response's client challenge
 // (MS-NLMP 2.2.2.7: NTResponse after its 16-byte NTProofStr; 28 bytes of
@@ -253,8 +269,44 @@ func ntlmv2Pairs(ntResponse []byte) ntlmClientAV {
 			copy(av.bindings[:], v)
 		case id == avTargetName && n%2 == 0:
 			av.target = ntlmString(v, true)
+		case id == avFlags && n == 4:
+			av.flags = binary.LittleEndian.Uint32(v)
 		}
 		b = b[4+n:]
 	}
 	return av
+}
+
+// micOffset is where an AUTHENTICATE_MESSAGE holds its MIC: after the
+// 64-byte header and the 8-byte Version (MS-NLMP 2.2.1.3).
+const micOffset = 72
+
+// ntlmMICValid checks the MIC of an AUTHENTICATE (msg, parsed as a) whose
+// NTLMv2 response has already verified against ntHash (MS-NLMP 3.2.5.1.2,
+// 3.1.5.1.2): HMAC-MD5 under the exported session key over the
+// NEGOTIATE, the CHALLENGE and the AUTHENTICATE with its MIC zeroed. The
+// session key is HMAC-MD5(NTOWFv2, NTProofStr), or with KEY_EXCH the
+// client's random key, RC4-encrypted under it.
+func ntlmMICValid(ntHash []byte, a *ntlmAuthenticate, msg []byte, p ntlmPending) bool {
+	if len(msg) < micOffset+16 || p.negotiate == nil || p.challMsg == nil {
+		return false
+	}
+	key := hmacMD5(ntHash, utf16le(strings.ToUpper(a.User)+a.Domain))
+	exported := hmacMD5(key, a.NTResponse[:16]) // SessionBaseKey = KeyExchangeKey for NTLMv2
+	if a.Flags&ntlmFlagKeyExch != 0 {
+		if len(a.SessionKey) != 16 {
+			return false
+		}
+		c, err := arc4.NewCipher(exported)
+		if err != nil {
+			return false
+		}
+		random := make([]byte, 16)
+		c.XORKeyStream(random, a.SessionKey)
+		exported = random
+	}
+	zeroed := bytes.Clone(msg)
+	clear(zeroed[micOffset : micOffset+16])
+	want := hmacMD5(exported, p.negotiate, p.challMsg, zeroed)
+	return hmac.Equal(want, msg[micOffset:micOffset+16])
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,5 +157,59 @@ func TestNTLMChallengeGrantsAskedFlags(t *testing.T) {
 		if got != c.want {
 			t.Errorf("client asked %#x: challenge grants %#x of SIGN|SEAL|KEY_EXCH; want %#x", c.client, got, c.want)
 		}
+	}
+}
+
+// TestNTLMMIC: an AUTHENTICATE that says it carries a MIC (MsvAvFlags
+// 0x2) is accepted only when the MIC covers the NEGOTIATE and CHALLENGE
+// this connection exchanged; without the flag none is checked.
+func TestNTLMMIC(t *testing.T) {
+	f := newFixture(t)
+	alice := ntlmClient{user: "alice", domain: "KRBFARM", password: "alice-password"}
+	withMIC, badMIC, keyExch, keyExchBad := alice, alice, alice, alice
+	withMIC.mic = true
+	badMIC.mic, badMIC.badMIC = true, true
+	keyExch.mic, keyExch.keyExch = true, true
+	keyExchBad.mic, keyExchBad.keyExch, keyExchBad.badMIC = true, true, true
+	tests := []struct {
+		name   string
+		client ntlmClient
+		reason string
+	}{
+		{"no MIC", alice, ""},
+		{"MIC over the three messages", withMIC, ""},
+		{"MIC altered", badMIC, ReasonNTLMBadMIC},
+		{"MIC under a KEY_EXCH session key", keyExch, ""},
+		{"MIC under a KEY_EXCH session key, altered", keyExchBad, ReasonNTLMBadMIC},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var evPath string
+			s, _ := newSite(t, "server1", f.siteKT, withEvents(t, &evPath, func(c *Config) { c.NTLMUsers = ntlmUsersFile(t) }))
+			c := dial(t, serve(t, s))
+			resp, _ := c.get("/", "Authorization", wrap(t, "NTLM", false, true, ntlmType1()))
+			ch := challengeOf(t, resp.Header.Get("WWW-Authenticate"), "NTLM", false)
+			resp, b := c.get("/", "Authorization", wrap(t, "NTLM", false, false, tt.client.authenticate(t, ch)))
+			if tt.reason == "" {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d %q; want 200", resp.StatusCode, b)
+				}
+				return
+			}
+			ev := eventsOf(t, evPath)
+			if resp.StatusCode != http.StatusUnauthorized || len(ev) != 1 || ev[0].Reason != tt.reason || ev[0].Package != "NTLM" {
+				t.Errorf("status %d, events %+v; want 401 and a 4625 NTLM %s", resp.StatusCode, ev, tt.reason)
+			}
+		})
+	}
+}
+
+// MS-NLMP 4.2.4.1.3 (NTLMv2): the session base key of the spec's example,
+// from its NTOWFv2 (TestNTLMKnownAnswers) and NTProofStr.
+func TestNTLMSessionBaseKeyKnownAnswer(t *testing.T) {
+	ntowf, _ := hex.DecodeString("0c868a403bfd7a93a3001ef22ef02e3f")
+	proof, _ := hex.DecodeString("68cd0ab851e51c96aabc927bebef6a1c")
+	if got := hex.EncodeToString(hmacMD5(ntowf, proof)); got != "8de40ccadbc14a82f15cb0ad0de95ca3" {
+		t.Errorf("SessionBaseKey %s; want 8de40ccadbc14a82f15cb0ad0de95ca3", got)
 	}
 }

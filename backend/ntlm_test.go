@@ -3,6 +3,7 @@ package backend
 import (
 	"bytes"
 	"context"
+	arc4 "crypto/rc4"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -44,6 +45,10 @@ type ntlmClient struct {
 	// tamper flips a bit of the channel bindings after the response is
 	// computed, as a man in the middle rewriting them would.
 	tamper bool
+	// mic sets MsvAvFlags 0x2 and sends a MIC over the three messages,
+	// the NEGOTIATE being ntlmType1(); badMIC then flips a bit of it;
+	// keyExch sends a random session key (KEY_EXCH), which keys the MIC.
+	mic, badMIC, keyExch bool
 }
 
 // authenticate answers a CHALLENGE_MESSAGE with an AUTHENTICATE_MESSAGE
@@ -61,7 +66,7 @@ func (c ntlmClient) authenticate(t testing.TB, challenge []byte) []byte {
 	blob = binary.LittleEndian.AppendUint64(blob, fileTime(time.Now()))
 	blob = append(blob, "cli-chal"...)
 	pairs := info
-	if c.bindings != nil || c.target != "" {
+	if c.bindings != nil || c.target != "" || c.mic {
 		// The server's pairs end with MsvAvEOL (4 zero bytes): insert before it.
 		pairs = bytes.Clone(info[:len(info)-4])
 		if c.bindings != nil {
@@ -69,6 +74,9 @@ func (c ntlmClient) authenticate(t testing.TB, challenge []byte) []byte {
 		}
 		if c.target != "" {
 			pairs = appendAVPair(pairs, 0x0009, utf16le(c.target))
+		}
+		if c.mic {
+			pairs = appendAVPair(pairs, 0x0006, binary.LittleEndian.AppendUint32(nil, 2))
 		}
 		pairs = append(pairs, 0, 0, 0, 0)
 	}
@@ -85,7 +93,32 @@ func (c ntlmClient) authenticate(t testing.TB, challenge []byte) []byte {
 	if c.v1 {
 		nt = nt[:24]
 	}
-	return buildAuthenticate(make([]byte, 24), nt, utf16le(c.domain), utf16le(c.user), utf16le("WS1"))
+	if !c.mic {
+		return buildAuthenticate(64, make([]byte, 24), nt, utf16le(c.domain), utf16le(c.user), utf16le("WS1"))
+	}
+	// MS-NLMP 3.1.5.1.2 without KEY_EXCH: the exported session key is
+	// HMAC-MD5(NTOWFv2, NTProofStr); the MIC, at offset 72 after the
+	// Version, is HMAC-MD5 of it over the three messages, MIC zeroed.
+	fields := [][]byte{make([]byte, 24), nt, utf16le(c.domain), utf16le(c.user), utf16le("WS1")}
+	exported := hmacMD5(key, nt[:16])
+	if c.keyExch {
+		// MS-NLMP 3.1.5.1.2: EncryptedRandomSessionKey = RC4K(KeyExchangeKey, random).
+		random := []byte("a random session")
+		rc, err := arc4.NewCipher(exported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := make([]byte, 16)
+		rc.XORKeyStream(enc, random)
+		fields, exported = append(fields, enc), random
+	}
+	auth := buildAuthenticate(88, fields...)
+	mic := hmacMD5(exported, ntlmType1(), challenge, auth)
+	copy(auth[72:88], mic)
+	if c.badMIC {
+		auth[72] ^= 1
+	}
+	return auth
 }
 
 // appendAVPair appends an AV_PAIR (MS-NLMP 2.2.2.1): AvId, AvLen (both
@@ -97,8 +130,8 @@ func appendAVPair(b []byte, id uint16, v []byte) []byte {
 }
 
 // buildAuthenticate lays out an AUTHENTICATE_MESSAGE with its payloads.
-func buildAuthenticate(fields ...[]byte) []byte {
-	const hdr = 64
+// hdr is 64, or 88 with room for the Version and the MIC.
+func buildAuthenticate(hdr int, fields ...[]byte) []byte {
 	b := make([]byte, hdr)
 	copy(b, ntlmSignature)
 	binary.LittleEndian.PutUint32(b[8:], ntlmTypeAuthenticate)
@@ -107,8 +140,13 @@ func buildAuthenticate(fields ...[]byte) []byte {
 		putSecBuf(b[12+8*i:], len(f), off)
 		off += len(f)
 	}
-	putSecBuf(b[52:], 0, off)
-	binary.LittleEndian.PutUint32(b[60:], ntlmFlagUnicode|ntlmFlagNTLM|ntlmFlagExtendedSecurity|ntlmFlagTargetInfo)
+	flags := uint32(ntlmFlagUnicode | ntlmFlagNTLM | ntlmFlagExtendedSecurity | ntlmFlagTargetInfo)
+	if len(fields) > 5 { // and EncryptedRandomSessionKey
+		flags |= ntlmFlagKeyExch
+	} else {
+		putSecBuf(b[52:], 0, off)
+	}
+	binary.LittleEndian.PutUint32(b[60:], flags)
 	for _, f := range fields {
 		b = append(b, f...)
 	}

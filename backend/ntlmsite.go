@@ -103,8 +103,8 @@ func (s *Site) ntlmChallenge(w http.ResponseWriter, r *http.Request, cs *connSta
 	ch := make([]byte, 8)
 	rand.Read(ch)
 	now := s.verifier.now()
-	cs.setChallenge(ch, now)
 	msg := buildNTLMChallenge(ch, ntlmFlags(t.msg, 12), s.ntlmNames, now)
+	cs.setChallenge(ntlmPending{challenge: ch, negotiate: t.msg, challMsg: msg}, now)
 	val := base64.StdEncoding.EncodeToString(msg)
 	if t.wrapped {
 		val = spnegoResp(spnego.NegStateAcceptIncomplete, msg)
@@ -129,7 +129,8 @@ func spnegoResp(state spnego.NegState, tok []byte) string {
 // connection that came on channel.
 func (s *Site) ntlmLogon(cs *connState, msg []byte, remote string, channel Channel) (*Identity, error) {
 	now := s.verifier.now()
-	ch := cs.takeChallenge(now, ntlmChallengeMaxAge)
+	pending := cs.takeChallenge(now, ntlmChallengeMaxAge)
+	ch := pending.challenge
 	if ch == nil {
 		return nil, &AuthError{Name: ReasonNTLMNoChallenge, Detail: "NTLM AUTHENTICATE on a connection that holds no challenge: NTLM's three messages must ride one TCP connection to one host (an L7 proxy or a new connection broke the handshake)"}
 	}
@@ -150,7 +151,11 @@ func (s *Site) ntlmLogon(cs *connState, msg []byte, remote string, channel Chann
 	if !ntlmv2Valid(hash, a, ch) {
 		return nil, &AuthError{Name: ReasonNTLMBadPassword, User: a.Domain + `\` + a.User, Detail: "NTLMv2 response for " + a.Domain + `\` + a.User + " does not match the account's password"}
 	}
-	binding, err := s.verifier.epa.Load().checkNTLM(ntlmv2Pairs(a.NTResponse), channel)
+	av := ntlmv2Pairs(a.NTResponse)
+	if av.flags&avFlagMIC != 0 && !ntlmMICValid(hash, a, msg, pending) {
+		return nil, &AuthError{Name: ReasonNTLMBadMIC, User: a.Domain + `\` + a.User, Detail: "the NTLM AUTHENTICATE's MIC does not match the NEGOTIATE, CHALLENGE and AUTHENTICATE messages of this connection: a message was altered on the way (a relay, or a proxy rewriting NTLM), or a client computed it wrong"}
+	}
+	binding, err := s.verifier.epa.Load().checkNTLM(av, channel)
 	if ae, ok := err.(*AuthError); ok {
 		ae.User, ae.Package = a.Domain+`\`+a.User, mechNTLM
 		return nil, ae

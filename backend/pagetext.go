@@ -26,6 +26,7 @@ var reasonNotes = map[string]string{
 	ReasonNTLMBadPassword: "NTLM: wrong password (4625 sub-status 0xC000006A)",
 	ReasonNTLMNoChallenge: "NTLM: the AUTHENTICATE came on a connection that got no challenge (the balancer moved the handshake to another host?)",
 	ReasonNTLMv1:          "NTLM: only NTLMv2 is accepted (LmCompatibilityLevel 5)",
+	ReasonNTLMBadMIC:      "NTLM: the AUTHENTICATE's MIC does not match the messages of this connection (altered on the way?)",
 	ReasonBindingMissing:  "Extended Protection Require: the token carries no channel bindings",
 	ReasonBindingMismatch: "Extended Protection: the token is bound to another TLS channel (a TLS-terminating balancer's certificate), not this host's",
 	ReasonServiceBinding:  "Extended Protection (flags Proxy): the ticket's SPN is not in the allowed list",
