@@ -217,12 +217,17 @@ func hmacMD5(key []byte, parts ...[]byte) []byte {
 	return m.Sum(nil)
 }
 
+// ntowfv2 is the response key of a's user: HMAC-MD5(NT hash,
+// UTF-16LE(upper(user) + domain)) (MS-NLMP 3.3.2).
+func ntowfv2(ntHash []byte, a *ntlmAuthenticate) []byte {
+	return hmacMD5(ntHash, utf16le(strings.ToUpper(a.User)+a.Domain))
+}
+
 // ntlmv2Valid checks an NTLMv2 response (MS-NLMP 3.3.2): NTProofStr is
 // HMAC-MD5(NTOWFv2, server challenge + the client's blob), where NTOWFv2 is
 // HMAC-MD5(NT hash, UTF-16LE(upper(user) + domain)).
 func ntlmv2Valid(ntHash []byte, a *ntlmAuthenticate, challenge []byte) bool {
-	key := hmacMD5(ntHash, utf16le(strings.ToUpper(a.User)+a.Domain))
-	proof := hmacMD5(key, challenge, a.NTResponse[16:])
+	proof := hmacMD5(ntowfv2(ntHash, a), challenge, a.NTResponse[16:])
 	return hmac.Equal(proof, a.NTResponse[:16])
 }
 
@@ -291,8 +296,7 @@ func ntlmMICValid(ntHash []byte, a *ntlmAuthenticate, msg []byte, p ntlmPending)
 	if len(msg) < micOffset+16 || p.negotiate == nil || p.challMsg == nil {
 		return false
 	}
-	key := hmacMD5(ntHash, utf16le(strings.ToUpper(a.User)+a.Domain))
-	exported := hmacMD5(key, a.NTResponse[:16]) // SessionBaseKey = KeyExchangeKey for NTLMv2
+	exported := hmacMD5(ntowfv2(ntHash, a), a.NTResponse[:16]) // SessionBaseKey = KeyExchangeKey for NTLMv2
 	if a.Flags&ntlmFlagKeyExch != 0 {
 		if len(a.SessionKey) != 16 {
 			return false

@@ -56,14 +56,11 @@ func TestNTLMExtendedProtection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var evPath string
-			s, _ := newSite(t, "server1", f.siteKT, withEvents(t, &evPath, func(c *Config) {
-				c.NTLMUsers, c.ExtendedProtection = ntlmUsersFile(t), tt.ep
-				if tt.tls {
-					c.TLSCert, c.TLSKey = certFile, keyFile
-				}
-			}))
-			addr := serve(t, s)
+			cf, kf := "", ""
+			if tt.tls {
+				cf, kf = certFile, keyFile
+			}
+			addr, evPath := ntlmEPASite(t, f, tt.ep, cf, kf)
 			c := dial(t, addr)
 			if tt.tls {
 				c = overTLS(t, c, cert)
@@ -95,6 +92,18 @@ func TestNTLMExtendedProtection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ntlmEPASite serves a site with the NTLM users file and ep, terminating
+// TLS with certFile/keyFile when they are set; it returns its address and
+// the path of its event log.
+func ntlmEPASite(t *testing.T, f *fixture, ep ExtendedProtection, certFile, keyFile string) (addr, events string) {
+	t.Helper()
+	s, _ := newSite(t, "server1", f.siteKT, withEvents(t, &events, func(c *Config) {
+		c.NTLMUsers, c.ExtendedProtection = ntlmUsersFile(t), ep
+		c.TLSCert, c.TLSKey = certFile, keyFile
+	}))
+	return serve(t, s), events
 }
 
 // overTLS starts TLS on c's connection, trusting cert.

@@ -100,17 +100,12 @@ func TestGSSNTLMSSPExtendedProtection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var evPath string
-			s, _ := newSite(t, "server1", f.siteKT, withEvents(t, &evPath, func(c *Config) {
-				c.NTLMUsers, c.ExtendedProtection = ntlmUsersFile(t), tt.ep
-				if tt.tls {
-					c.TLSCert, c.TLSKey = certFile, keyFile
-				}
-			}))
-			url := "http://" + serve(t, s)
+			cf, kf, scheme := "", "", "http://"
 			if tt.tls {
-				url = "https" + strings.TrimPrefix(url, "http")
+				cf, kf, scheme = certFile, keyFile, "https://"
 			}
+			addr, evPath := ntlmEPASite(t, f, tt.ep, cf, kf)
+			url := scheme + addr
 			got := runGSSNTLM(t, users, url, certFile, tt.bind)
 			ev := eventsOf(t, evPath)
 			if tt.reason != "" {
